@@ -10,10 +10,12 @@
 
 #include <capnp/capability.h>
 #include <kj/async-io.h>
+#include <kj/debug.h>
 #include <kj/timer.h>
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace swarm::conformance {
@@ -25,9 +27,36 @@ struct CaseContext {
   uint64_t seed;                        // for cases that randomize; printed on failure
   std::string scratchDir;               // an empty directory the case may use, removed afterwards
 
+  // --param key=value pairs: inputs for the cases themselves (e.g. image=... for runtime cases),
+  // never sent to the plugin, whose --setting values refuse unknown keys.
+  std::vector<std::pair<std::string, std::string>> params;
+
+  // Stops this plugin instance and starts and configures a fresh one with the same settings (a
+  // consensus restart over the same storage). Updates `bootstrap` and returns it.
+  std::function<capnp::Capability::Client()> restart;
+
   template <typename T>
   typename T::Client as() {
     return bootstrap.castAs<T>();
+  }
+
+  std::string param(const std::string& key, const std::string& fallback) const {
+    for (auto& [k, v] : params) {
+      if (k == key) return v;
+    }
+    return fallback;
+  }
+
+  // Waits for `promise`, failing the case with "<what>: no answer within <limit>" rather than
+  // hanging until the runner's per-case timeout, so the failure says which step stalled.
+  template <typename T>
+  T within(kj::Promise<T>&& promise, kj::Duration limit, kj::StringPtr what) {
+    return promise
+        .exclusiveJoin(io.provider->getTimer().afterDelay(limit).then([what, limit]() -> T {
+          kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                                                kj::str(what, ": no answer within ", limit)));
+        }))
+        .wait(waitScope);
   }
 };
 
@@ -44,6 +73,12 @@ std::vector<Case> pkiCases();
 std::vector<Case> schedulerCases();
 std::vector<Case> runtimeCases();
 std::vector<Case> transportCases();
+
+// Fails the case with exactly `message` as the reason the runner prints.
+[[noreturn]] inline void fail(kj::String message) {
+  kj::throwFatalException(
+      kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
+}
 
 }  // namespace swarm::conformance
 

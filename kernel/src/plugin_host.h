@@ -32,9 +32,10 @@ class PluginInstance {
   struct Options {
     std::string runnerPath;
     std::chrono::milliseconds stopTimeout{5000};
+    std::chrono::milliseconds configureTimeout{30000};
   };
 
-  virtual ~PluginInstance() = default;
+  virtual ~PluginInstance() noexcept(false) = default;
 
   // Loads the library (errors: see PluginLibrary::load) and starts serving; does not configure.
   static kj::Own<PluginInstance> start(kj::AsyncIoContext& io, const PluginConfig& config,

@@ -13,6 +13,11 @@
 
 namespace swarm::sdk {
 
+void fail(kj::StringPtr message) {
+  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                                        kj::str(message)));
+}
+
 Settings::Settings(capnp::List<schema::KeyValue>::Reader entries) {
   for (auto entry : entries) {
     keys.add(kj::str(entry.getKey()));
@@ -37,9 +42,10 @@ int64_t Settings::getInt(kj::StringPtr key, int64_t fallback, int64_t min, int64
     char* end = nullptr;
     errno = 0;
     long long parsed = strtoll(value->cStr(), &end, 10);
-    KJ_REQUIRE(errno == 0 && end != value->cStr() && *end == '\0' && parsed >= min && parsed <= max,
-               kj::str("setting '", key, "' = '", *value, "' must be a whole number from ", min,
-                       " to ", max));
+    if (errno != 0 || end == value->cStr() || *end != '\0' || parsed < min || parsed > max) {
+      fail(kj::str("setting '", key, "' = '", *value, "' must be a whole number from ", min, " to ",
+                   max));
+    }
     return parsed;
   }
   return fallback;
@@ -49,7 +55,7 @@ bool Settings::getBool(kj::StringPtr key, bool fallback) const {
   KJ_IF_MAYBE(value, get(key)) {
     if (*value == "true" || *value == "yes" || *value == "on" || *value == "1") return true;
     if (*value == "false" || *value == "no" || *value == "off" || *value == "0") return false;
-    KJ_FAIL_REQUIRE(kj::str("setting '", key, "' = '", *value, "' must be true or false"));
+    fail(kj::str("setting '", key, "' = '", *value, "' must be true or false"));
   }
   return fallback;
 }
@@ -62,11 +68,14 @@ void Settings::requireOnly(std::initializer_list<kj::StringPtr> known) const {
   if (unknown.empty()) return;
   kj::String accepted =
       known.size() == 0 ? kj::str("none") : kj::strArray(kj::arrayPtr(known.begin(), known.size()), ", ");
-  KJ_FAIL_REQUIRE(kj::str("unknown setting", unknown.size() > 1 ? "s " : " ",
-                          kj::strArray(unknown, ", "), "; this plugin accepts: ", accepted));
+  fail(kj::str("unknown setting", unknown.size() > 1 ? "s " : " ", kj::strArray(unknown, ", "),
+               "; this plugin accepts: ", accepted));
 }
 
 namespace {
+
+// Set by serve() for the duration of its event loop; see asyncIo().
+thread_local kj::AsyncIoContext* currentIo = nullptr;
 
 void writeError(char* buf, size_t size, kj::StringPtr message) {
   if (buf == nullptr || size == 0) return;
@@ -76,6 +85,11 @@ void writeError(char* buf, size_t size, kj::StringPtr message) {
 }
 
 }  // namespace
+
+kj::AsyncIoContext& asyncIo() {
+  KJ_REQUIRE(currentIo != nullptr, "swarm::sdk::asyncIo() is only available on the thread running serve()");
+  return *currentIo;
+}
 
 int32_t serve(int fd, char* errorBuf, size_t errorBufSize,
               kj::Function<capnp::Capability::Client()> makeBootstrap) noexcept {
@@ -89,6 +103,8 @@ int32_t serve(int fd, char* errorBuf, size_t errorBufSize,
   try {
     kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&]() {
       auto io = kj::setupAsyncIo();
+      currentIo = &io;
+      KJ_DEFER(currentIo = nullptr);
       auto stream = io.lowLevelProvider->wrapSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
       capnp::TwoPartyVatNetwork network(*stream, capnp::rpc::twoparty::Side::SERVER);
       auto rpc = capnp::makeRpcServer(network, makeBootstrap());

@@ -21,6 +21,7 @@
 #include <swarm/schema/transport.capnp.h>
 
 #include <capnp/capability.h>
+#include <kj/async-io.h>
 #include <kj/async.h>
 #include <kj/function.h>
 #include <kj/string.h>
@@ -28,6 +29,11 @@
 namespace swarm::sdk {
 
 using schema::LogLevel;
+
+// Refuses a call with exactly `message` as the error the caller sees (KJ_FAIL_REQUIRE would prefix
+// the macro's argument text). Use it for bad settings and bad input: say what is wrong and what to
+// do.
+[[noreturn]] void fail(kj::StringPtr message);
 
 // A plugin's settings from plugins.conf, copied out of the configure() call.
 class Settings {
@@ -118,6 +124,11 @@ class PluginServer : public Kind::Server {
   LogErrors logErrors;
   kj::TaskSet logTasks{logErrors};
 };
+
+// The KJ async I/O of the thread serving this plugin (network, timer, fd wrapping). Plugins do
+// their I/O on the event loop that serves their RPC instead of starting threads. Valid from the
+// bootstrap's construction until serve() returns; throws when called on any other thread.
+kj::AsyncIoContext& asyncIo();
 
 // Runs `bootstrap` as the Cap'n Proto two-party server on `fd` until the host disconnects. Sets up
 // this thread's KJ event loop; catches everything (nothing may cross the C boundary).

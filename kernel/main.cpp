@@ -1,0 +1,137 @@
+// swarm-kernel: the swarm node process. Loads the plugins named in plugins.conf and runs them.
+#include "config.h"
+#include "errors.h"
+#include "kernel.h"
+#include "logging.h"
+
+#include <swarm/plugin.h>
+
+#include <kj/async-unix.h>
+#include <kj/debug.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#ifndef SWARM_KERNEL_VERSION
+#define SWARM_KERNEL_VERSION "0.0.0"
+#endif
+
+namespace {
+
+constexpr const char* kUsage =
+    "Usage: swarm-kernel --plugins <plugins.conf> [options]\n"
+    "\n"
+    "Runs a swarm node: loads the plugins named in plugins.conf (one per kind: consensus, pki,\n"
+    "scheduler, runtime, transport) and serves until SIGTERM or SIGINT.\n"
+    "\n"
+    "Options:\n"
+    "  --plugins FILE            the plugin configuration (format: docs/plugins-conf.md)\n"
+    "  --check                   start, configure and health-check every plugin, then stop;\n"
+    "                            exit 0 when all are healthy\n"
+    "  --log-level LEVEL         trace, debug, info (default), warn, error, critical, off\n"
+    "  --stop-timeout-ms N       time each plugin gets to stop before it is abandoned or killed\n"
+    "                            (default 5000)\n"
+    "  --health-interval-ms N    time between plugin health checks (default 10000)\n"
+    "  --version                 print the version and the plugin ABI version\n"
+    "  --help                    print this help\n";
+
+struct Args {
+  std::string plugins;
+  bool check = false;
+  spdlog::level::level_enum logLevel = spdlog::level::info;
+  swarm::kernel::KernelOptions options;
+};
+
+[[noreturn]] void usageError(const std::string& message) {
+  std::fprintf(stderr, "swarm-kernel: %s\nRun 'swarm-kernel --help' for usage.\n",
+               message.c_str());
+  std::exit(2);
+}
+
+unsigned parseMillis(const std::string& flag, const char* value) {
+  unsigned result = 0;
+  auto [end, ec] = std::from_chars(value, value + std::strlen(value), result);
+  if (ec != std::errc() || *end != '\0' || result == 0 || result > 3600000) {
+    usageError(flag + " '" + value + "' must be a number of milliseconds from 1 to 3600000");
+  }
+  return result;
+}
+
+Args parseArgs(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) usageError(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (arg == "--version") {
+      std::printf("swarm-kernel %s (plugin ABI %u)\n", SWARM_KERNEL_VERSION,
+                  SWARM_PLUGIN_ABI_VERSION);
+      std::exit(0);
+    } else if (arg == "--plugins") {
+      args.plugins = value();
+    } else if (arg == "--check") {
+      args.check = true;
+    } else if (arg == "--log-level") {
+      std::string level = value();
+      auto parsed = swarm::kernel::parseLogLevel(level);
+      if (!parsed) {
+        usageError("unknown log level '" + level +
+                   "'; use trace, debug, info, warn, error, critical or off");
+      }
+      args.logLevel = *parsed;
+    } else if (arg == "--stop-timeout-ms") {
+      args.options.plugin.stopTimeout = std::chrono::milliseconds(parseMillis(arg, value()));
+    } else if (arg == "--health-interval-ms") {
+      args.options.healthInterval = std::chrono::milliseconds(parseMillis(arg, value()));
+    } else {
+      usageError("unknown option '" + arg + "'");
+    }
+  }
+  if (args.plugins.empty()) usageError("--plugins <plugins.conf> is required");
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args = parseArgs(argc, argv);
+  // Before any thread exists, so plugin threads inherit the blocked mask and the kernel's event
+  // loop alone receives these signals.
+  kj::UnixEventPort::captureSignal(SIGTERM);
+  kj::UnixEventPort::captureSignal(SIGINT);
+  swarm::kernel::initLogging(args.logLevel);
+  auto log = swarm::kernel::logger("kernel");
+
+  try {
+    auto config = swarm::kernel::loadConfig(args.plugins);
+    auto io = kj::setupAsyncIo();
+    swarm::kernel::Kernel kernel(io, std::move(config), args.options);
+    log->info("swarm-kernel {} starting with {}", SWARM_KERNEL_VERSION, args.plugins);
+    kernel.start();
+    if (args.check) {
+      bool healthy = kernel.checkHealth();
+      kernel.stop();
+      if (!healthy) {
+        std::fprintf(stderr, "swarm-kernel: error: a plugin reported failing health; see above\n");
+        return 1;
+      }
+      log->info("check passed: every plugin started, configured and reported healthy");
+      return 0;
+    }
+    return kernel.run();
+  } catch (const swarm::kernel::UserError& e) {
+    std::fprintf(stderr, "swarm-kernel: error: %s\n", e.what());
+    return 1;
+  } catch (const kj::Exception& e) {
+    std::fprintf(stderr, "swarm-kernel: error: %s\n", e.getDescription().cStr());
+    return 1;
+  }
+}
