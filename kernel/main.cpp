@@ -126,7 +126,11 @@ int main(int argc, char** argv) {
       log->info("check passed: every plugin started, configured and reported healthy");
       return 0;
     }
-    return kernel.run();
+    auto outcome = kernel.run();
+    if (outcome.exitCode != 0) {
+      std::fprintf(stderr, "swarm-kernel: error: %s\n", outcome.why.c_str());
+    }
+    return outcome.exitCode;
   } catch (const swarm::kernel::UserError& e) {
     std::fprintf(stderr, "swarm-kernel: error: %s\n", e.what());
     return 1;

@@ -35,6 +35,11 @@ struct CaseContext {
   // consensus restart over the same storage). Updates `bootstrap` and returns it.
   std::function<capnp::Capability::Client()> restart;
 
+  // Starts and configures another instance of the plugin under test (same library, settings and
+  // isolation), stopped after the case; for cases that need two nodes (transport: a listener and a
+  // dialer with different identities).
+  std::function<capnp::Capability::Client()> startPeer;
+
   template <typename T>
   typename T::Client as() {
     return bootstrap.castAs<T>();

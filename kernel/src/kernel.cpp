@@ -28,11 +28,6 @@ const char* healthName(schema::Health::Status status) {
   return "unknown";
 }
 
-struct Outcome {
-  int exitCode;
-  std::string why;
-};
-
 }  // namespace
 
 Kernel::Kernel(kj::AsyncIoContext& io, KernelConfig config, KernelOptions options)
@@ -150,7 +145,7 @@ kj::Promise<void> Kernel::healthLoop() {
       .then([this]() { return healthLoop(); });
 }
 
-int Kernel::run() {
+Kernel::Outcome Kernel::run() {
   auto signalled = [this](int signum, const char* name) {
     return io.unixEventPort.onSignal(signum).then([name](siginfo_t) {
       return Outcome{0, std::string("received ") + name};
@@ -172,7 +167,7 @@ int Kernel::run() {
     log->error("{}; stopping", result.why);
   }
   stop();
-  return result.exitCode;
+  return result;
 }
 
 void Kernel::stop() {

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace swarm::kernel {
@@ -31,9 +32,13 @@ class Kernel {
   void start();
   // One health() round over every plugin; false if any did not answer ok or degraded.
   bool checkHealth();
-  // Blocks until a stop signal (returns 0) or a plugin failure (returns 1). Needs SIGTERM and
+  struct Outcome {
+    int exitCode;  // 0 after a stop signal, 1 after a plugin failure
+    std::string why;
+  };
+  // Blocks until a stop signal or a plugin failure, then stops every plugin. Needs SIGTERM and
   // SIGINT captured (kj::UnixEventPort::captureSignal) before any thread was started.
-  int run();
+  Outcome run();
   void stop();
 
   PluginInstance& plugin(schema::Kind kind);

@@ -102,8 +102,11 @@ class HostImpl final : public schema::Host::Server {
 // Carries the fulfiller onto the plugin thread: std::thread needs a callable whose destructor
 // does not throw, and kj::Own's may.
 struct ServeFulfiller {
-  kj::Own<kj::CrossThreadPromiseFulfiller<kj::String>> fulfiller;
+  explicit ServeFulfiller(kj::Own<kj::CrossThreadPromiseFulfiller<kj::String>> f)
+      : fulfiller(kj::mv(f)) {}
+  ServeFulfiller(ServeFulfiller&&) = default;
   ~ServeFulfiller() noexcept {}
+  kj::Own<kj::CrossThreadPromiseFulfiller<kj::String>> fulfiller;
 };
 
 // The kernel's end of one serving connection.
