@@ -199,7 +199,7 @@ TEST_CASE("usage errors exit 2 and point at --help") {
   CHECK_THAT(level.output, Catch::Contains("unknown log level 'loud'"));
 }
 
-TEST_CASE("--version and --help answer without a config") {
+TEST_CASE("version and help flags answer without a config") {
   Scratch scratch;
   Result version = runKernel(scratch, {"--version"});
   CHECK(version.exitCode == 0);
@@ -304,7 +304,7 @@ TEST_CASE("an unknown plugin setting is refused by the plugin") {
                  "crash-after-ms, hang-on-shutdown");
 }
 
-TEST_CASE("--check starts, configures and health-checks every plugin, in and out of process") {
+TEST_CASE("check mode starts, configures and health-checks every plugin, in and out of process") {
   Scratch scratch;
   auto config = scratch.config({
       {"pki", "library = " + scratch.lib(FAKE_PKI) + "\nisolation = out-of-process\n"},

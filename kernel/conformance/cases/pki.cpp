@@ -116,7 +116,8 @@ class Driver {
     auto rotate = request.initRotate();
     rotate.setWorker(keepWorker);
     rotate.setManager(keepManager);
-    auto t = ctx.within(request.send(), CALL_LIMIT, "pki.makeJoinTokens").getTokens();
+    auto response = ctx.within(request.send(), CALL_LIMIT, "pki.makeJoinTokens");
+    auto t = response.getTokens();
     return {t.getWorker(), t.getManager()};
   }
 
@@ -125,7 +126,8 @@ class Driver {
     request.setToken(token);
     request.initCurrent().setWorker(current.worker);
     request.getCurrent().setManager(current.manager);
-    auto c = ctx.within(request.send(), CALL_LIMIT, "pki.checkJoinToken").getCheck();
+    auto response = ctx.within(request.send(), CALL_LIMIT, "pki.checkJoinToken");
+    auto c = response.getCheck();
     if (c.isRole()) return {true, c.getRole(), {}};
     return {false, NodeRole::WORKER, c.getInvalid()};
   }
@@ -149,7 +151,8 @@ class Driver {
     setId(request.initIdentity(), id);
     request.setValidity(validityNs);
     request.setNow(nowNs);
-    auto c = ctx.within(request.send(), CALL_LIMIT, "pki.issue").getCertificate();
+    auto response = ctx.within(request.send(), CALL_LIMIT, "pki.issue");
+    auto c = response.getCertificate();
     return {str(c.getChain()), c.getNotBefore(), c.getNotAfter(), c.getRenewAt()};
   }
 
@@ -164,7 +167,8 @@ class Driver {
     request.setNow(nowNs);
     auto list = request.initRevoked(static_cast<unsigned>(revoked.size()));
     for (unsigned i = 0; i < revoked.size(); ++i) list.set(i, revoked[i]);
-    auto c = ctx.within(request.send(), CALL_LIMIT, "pki.verify").getCheck();
+    auto response = ctx.within(request.send(), CALL_LIMIT, "pki.verify");
+    auto c = response.getCheck();
     if (c.isValid()) {
       auto v = c.getValid();
       return {true, {v.getNodeId(), v.getRole(), v.getClusterId()}, {}};

@@ -469,13 +469,15 @@ std::vector<Case> schedulerCases() {
        }});
 
   cases.push_back(
-      {"scheduler: spread counts the service's tasks already on each node",
+      {"scheduler: spread counts the service's tasks on each node before their total load",
        [](CaseContext& ctx) {
          auto nodes = equalNodes(3);
          nodes[0].tasksByService = {{"svc-1", 2}};
          nodes[0].totalTasks = 2;
          nodes[1].tasksByService = {{"svc-1", 1}};
          nodes[1].totalTasks = 1;
+         nodes[2].tasksByService = {{"svc-other", 10}};  // busiest overall, but none of svc-1
+         nodes[2].totalTasks = 10;
          auto tasks = replicas("t", "svc-1", 3);
          for (auto& t : tasks) t.slot += 3;
          auto plan = schedule(ctx, nodes, tasks);
@@ -565,15 +567,25 @@ std::vector<Case> schedulerCases() {
        }});
 
   cases.push_back({"scheduler: the same input gives the same plan", [](CaseContext& ctx) {
-                     std::vector<NodeDef> nodes;
-                     std::vector<TaskDef> tasks;
-                     randomScenario(ctx.seed ^ 0x5eed, nodes, tasks);
-                     Plan first = schedule(ctx, nodes, tasks);
-                     for (int i = 0; i < 3; ++i) {
-                       Plan again = schedule(ctx, nodes, tasks);
-                       if (!(again == first)) {
-                         fail(kj::str("the same input gave two plans: ", describe(first),
-                                      " and then ", describe(again)));
+                     // A seeded mix, and equal empty nodes where every choice is a tie.
+                     std::vector<NodeDef> mixedNodes;
+                     std::vector<TaskDef> mixedTasks;
+                     randomScenario(ctx.seed ^ 0x5eed, mixedNodes, mixedTasks);
+                     std::vector<TaskDef> tied;
+                     for (const char* service : {"svc-a", "svc-b", "svc-c"}) {
+                       auto more = replicas(service, service, 5);
+                       tied.insert(tied.end(), more.begin(), more.end());
+                     }
+                     std::pair<std::vector<NodeDef>, std::vector<TaskDef>> inputs[] = {
+                         {mixedNodes, mixedTasks}, {equalNodes(4), tied}};
+                     for (auto& [nodes, tasks] : inputs) {
+                       Plan first = schedule(ctx, nodes, tasks);
+                       for (int i = 0; i < 3; ++i) {
+                         Plan again = schedule(ctx, nodes, tasks);
+                         if (!(again == first)) {
+                           fail(kj::str("the same input gave two plans: ", describe(first),
+                                        " and then ", describe(again)));
+                         }
                        }
                      }
                    }});

@@ -107,15 +107,22 @@ class AcceptorImpl final : public schema::Acceptor::Server {
   kj::Own<AcceptorLog> log;
 };
 
-// Waits until `done()` holds, polling the event loop (which delivers the plugin's calls).
+// Polls the event loop (which delivers the plugin's calls) until `done()` holds; false when it
+// still does not after WAIT_LIMIT.
 template <typename F>
-void waitFor(CaseContext& ctx, F&& done, kj::StringPtr what) {
+bool waitUntil(CaseContext& ctx, F&& done) {
   auto& timer = ctx.io.provider->getTimer();
   auto deadline = timer.now() + WAIT_LIMIT;
   while (!done()) {
-    if (timer.now() > deadline) fail(kj::str("waited ", WAIT_LIMIT, " for ", what));
+    if (timer.now() > deadline) return false;
     timer.afterDelay(2 * kj::MILLISECONDS).wait(ctx.waitScope);
   }
+  return true;
+}
+
+template <typename F>
+void waitFor(CaseContext& ctx, F&& done, kj::StringPtr what) {
+  if (!waitUntil(ctx, kj::fwd<F>(done))) fail(kj::str("waited ", WAIT_LIMIT, " for ", what));
 }
 
 // ---- the test swarm -----------------------------------------------------------------------------
@@ -273,8 +280,10 @@ std::string randomBytes(std::mt19937_64& rng, size_t n) {
 }
 
 void expectBytes(CaseContext& ctx, Inbox& inbox, const std::string& expected, kj::StringPtr what) {
-  waitFor(ctx, [&] { return inbox.bytes.size() >= expected.size(); },
-          kj::str(what, ": ", expected.size(), " bytes (", inbox.bytes.size(), " arrived)"));
+  if (!waitUntil(ctx, [&] { return inbox.bytes.size() >= expected.size(); })) {
+    fail(kj::str(what, ": ", inbox.bytes.size(), " of the ", expected.size(), " bytes sent arrived within ",
+                 WAIT_LIMIT));
+  }
   if (inbox.bytes == expected) return;
   size_t at = 0;
   while (at < expected.size() && at < inbox.bytes.size() && inbox.bytes[at] == expected[at]) ++at;
