@@ -12,13 +12,6 @@ namespace swarm::kernel {
 
 namespace {
 
-std::string describe(const kj::Exception& e) {
-  kj::StringPtr text = e.getDescription();
-  constexpr kj::StringPtr kRemote = "remote exception: "_kj;
-  while (text.startsWith(kRemote)) text = text.slice(kRemote.size());
-  return std::string(text.cStr());
-}
-
 const char* healthName(schema::Health::Status status) {
   switch (status) {
     case schema::Health::Status::OK: return "ok";

@@ -37,14 +37,6 @@ constexpr kj::Duration kReapPollInterval = 10 * kj::MILLISECONDS;
 
 kj::Duration toKj(std::chrono::milliseconds ms) { return ms.count() * kj::MILLISECONDS; }
 
-// capnp prefixes errors that crossed the connection; the operator wants the plugin's own words.
-std::string describe(const kj::Exception& e) {
-  kj::StringPtr text = e.getDescription();
-  constexpr kj::StringPtr kRemote = "remote exception: "_kj;
-  while (text.startsWith(kRemote)) text = text.slice(kRemote.size());
-  return std::string(text.cStr());
-}
-
 spdlog::level::level_enum toSpdlog(schema::LogLevel level) {
   switch (level) {
     case schema::LogLevel::TRACE: return spdlog::level::trace;

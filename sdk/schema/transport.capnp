@@ -79,5 +79,6 @@ interface Transport extends(Plugin.Plugin) {
   # First, then again on renewal, root rotation or revocation. Applies to new connections.
   listen @1 (address :Text, acceptor :Acceptor) -> (listener :Listener);
   dial @2 (target :DialTarget, inbound :Common.ByteSink) -> (result :DialResult);
-  # Reuses an open connection to the same verified peer when one exists.
+  # Each call opens a new connection bound to its own `inbound` sink; keeping and reusing
+  # connections per peer is the kernel's job (it holds the Connection capabilities).
 }

@@ -144,16 +144,18 @@ class SnapshotReceiver final : public schema::ByteSink::Server {
 
 class Machine final : public schema::StateMachine::Server {
  public:
-  explicit Machine(std::shared_ptr<Store> store) : store(std::move(store)) {}
+  // With a delay, apply() takes that long to resolve and only then holds the entries, so a plugin
+  // that does not wait for apply() before acknowledging a proposal shows.
+  Machine(std::shared_ptr<Store> store, kj::Timer& timer, kj::Duration delay)
+      : store(std::move(store)), timer(timer), delay(delay) {}
 
   kj::Promise<void> apply(ApplyContext context) override {
-    for (auto e : context.getParams().getEntries()) {
-      auto data = e.getData();
-      store->add({e.getIndex(), e.getTerm(), e.getType(),
-                  std::string(reinterpret_cast<const char*>(data.begin()), data.size())},
-                 "apply() of");
+    if (delay == 0 * kj::SECONDS) {
+      record(context.getParams().getEntries());
+      return kj::READY_NOW;
     }
-    return kj::READY_NOW;
+    return timer.afterDelay(delay).then(
+        [this, context]() mutable { record(context.getParams().getEntries()); });
   }
 
   kj::Promise<void> snapshot(SnapshotContext context) override {
@@ -183,7 +185,18 @@ class Machine final : public schema::StateMachine::Server {
   kj::Promise<void> statusChanged(StatusChangedContext) override { return kj::READY_NOW; }
 
  private:
+  void record(capnp::List<Entry>::Reader entries) {
+    for (auto e : entries) {
+      auto data = e.getData();
+      store->add({e.getIndex(), e.getTerm(), e.getType(),
+                  std::string(reinterpret_cast<const char*>(data.begin()), data.size())},
+                 "apply() of");
+    }
+  }
+
   std::shared_ptr<Store> store;
+  kj::Timer& timer;
+  kj::Duration delay;
 };
 
 // A single member has no peers: messages are counted and dropped, as for an unreachable member.
@@ -243,7 +256,7 @@ class Member {
     config.setTickMillis(10);
     config.setRandomSeed(ctx.seed | 1);
     request.setNetwork(kj::heap<Network>());
-    request.setMachine(kj::heap<Machine>(store));
+    request.setMachine(kj::heap<Machine>(store, ctx.io.provider->getTimer(), applyDelay));
     return request.send();
   }
 
@@ -355,6 +368,7 @@ class Member {
   std::string storageDir;
   std::string key;
   std::shared_ptr<Store> store;
+  kj::Duration applyDelay = 0 * kj::SECONDS;  // for the next start()
 
  private:
   kj::Maybe<capnp::Response<Consensus::StatusResults>> lastStatus;
@@ -424,6 +438,7 @@ std::vector<Case> consensusCases() {
       {"consensus: propose commits and applies the entry once before it resolves",
        [](CaseContext& ctx) {
          Member m(ctx);
+         m.applyDelay = 50 * kj::MILLISECONDS;
          m.startLeader(Boot::NEW_CLUSTER);
          std::string data = "entry-" + m.randomBytes(16);
          auto pos = m.propose(data);

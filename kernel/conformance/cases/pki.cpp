@@ -10,6 +10,7 @@
 #include <swarm/schema/pki.capnp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <regex>
 #include <set>
