@@ -71,7 +71,7 @@ struct Options {
   bool seedGiven = false;
   std::vector<std::string> caseFilters;
   unsigned timeoutSeconds = 60;
-  std::string logLevel = "warning";
+  std::string logLevel = "warn";
   bool list = false;
 };
 
@@ -80,8 +80,9 @@ struct Options {
   exit(2);
 }
 
-std::pair<std::string, std::string> parseKeyValue(const std::string& flag, const std::string& arg,
-                                                  const std::vector<std::pair<std::string, std::string>>& seen) {
+std::pair<std::string, std::string> parseKeyValue(
+    const std::string& flag, const std::string& arg,
+    const std::vector<std::pair<std::string, std::string>>& seen) {
   auto eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) {
     usageError(flag + " '" + arg + "' must be KEY=VALUE, e.g. " + flag + " latency-ms=5");
@@ -98,8 +99,8 @@ T parseNumber(const std::string& flag, const std::string& arg, T min, T max) {
   T value{};
   auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), value);
   if (ec != std::errc() || end != arg.data() + arg.size() || value < min || value > max) {
-    usageError(flag + " '" + arg + "' must be a whole number from " + std::to_string(min) +
-               " to " + std::to_string(max));
+    usageError(flag + " '" + arg + "' must be a whole number from " + std::to_string(min) + " to " +
+               std::to_string(max));
   }
   return value;
 }
@@ -159,12 +160,23 @@ std::vector<Case> casesFor(schema::Kind kind) {
   std::vector<Case> cases = lifecycleCases(kind);
   std::vector<Case> own;
   switch (kind) {
-    case schema::Kind::CONSENSUS: own = consensusCases(); break;
-    case schema::Kind::PKI: own = pkiCases(); break;
-    case schema::Kind::SCHEDULER: own = schedulerCases(); break;
-    case schema::Kind::RUNTIME: own = runtimeCases(); break;
-    case schema::Kind::TRANSPORT: own = transportCases(); break;
-    default: break;
+    case schema::Kind::CONSENSUS:
+      own = consensusCases();
+      break;
+    case schema::Kind::PKI:
+      own = pkiCases();
+      break;
+    case schema::Kind::SCHEDULER:
+      own = schedulerCases();
+      break;
+    case schema::Kind::RUNTIME:
+      own = runtimeCases();
+      break;
+    case schema::Kind::TRANSPORT:
+      own = transportCases();
+      break;
+    default:
+      break;
   }
   for (auto& c : own) cases.push_back(std::move(c));
   return cases;
@@ -174,7 +186,7 @@ std::string describe(std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
   } catch (const kj::Exception& e) {
-    return std::string(e.getDescription().cStr());
+    return kernel::describe(e);
   } catch (const std::exception& e) {
     return e.what();
   } catch (...) {
@@ -205,7 +217,8 @@ void writeAll(int fd, const std::string& data) {
   PluginConfig config;
   config.kind = o.kind;
   config.library = std::filesystem::absolute(o.plugin).lexically_normal().string();
-  config.isolation = o.outOfProcess ? kernel::Isolation::outOfProcess : kernel::Isolation::inProcess;
+  config.isolation =
+      o.outOfProcess ? kernel::Isolation::outOfProcess : kernel::Isolation::inProcess;
   // A crash is a failure to report, never something to paper over with a restart.
   config.onCrash = kernel::CrashPolicy::stop;
   config.maxRestarts = 0;
@@ -228,7 +241,8 @@ void writeAll(int fd, const std::string& data) {
     if (result.empty()) {
       std::string caseError;
       if (c != nullptr) {
-        CaseContext ctx{io, io.waitScope, instance->bootstrap(), seed, scratchDir, o.params, {}, {}};
+        CaseContext ctx{io, io.waitScope, instance->bootstrap(), seed, scratchDir, o.params, {},
+                        {}};
         ctx.restart = [&]() -> capnp::Capability::Client {
           instance->stop().wait(io.waitScope);
           instance = PluginInstance::start(io, config, hostOptions);
@@ -247,6 +261,13 @@ void writeAll(int fd, const std::string& data) {
           c->run(ctx);
         } catch (...) {
           caseError = describe(std::current_exception());
+          // A dropped connection usually means the plugin died: say so, with the host's reason.
+          auto failed = instance->onFailure().exclusiveJoin(
+              io.provider->getTimer().afterDelay(200 * kj::MILLISECONDS).then([]() {
+                return kj::String();
+              }));
+          kj::String why = failed.wait(io.waitScope);
+          if (why.size() > 0) caseError += std::string(" (the plugin failed: ") + why.cStr() + ")";
         }
       }
       std::string stopError;
@@ -290,7 +311,8 @@ std::string signalDescription(int status) {
 
 Outcome runIsolated(const Options& o, const Case* c, uint64_t seed) {
   std::error_code ec;
-  std::string tmpl = (std::filesystem::temp_directory_path(ec) / "swarm-conformance-XXXXXX").string();
+  std::string tmpl =
+      (std::filesystem::temp_directory_path(ec) / "swarm-conformance-XXXXXX").string();
   if (mkdtemp(tmpl.data()) == nullptr) {
     return {kSetupFailed, "cannot make a scratch directory under " +
                               std::filesystem::temp_directory_path(ec).string() + ": " +

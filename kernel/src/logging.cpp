@@ -44,8 +44,9 @@ std::optional<spdlog::level::level_enum> parseLogLevel(const std::string& name) 
                      spdlog::level::off}) {
     if (name == spdlog::level::to_string_view(level)) return level;
   }
+  // spdlog spells these "err" and "warning"; accept the words operators type.
   if (name == "error") return spdlog::level::err;
-  if (name == "warning") return spdlog::level::warn;
+  if (name == "warn") return spdlog::level::warn;
   return std::nullopt;
 }
 

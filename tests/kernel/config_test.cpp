@@ -1,5 +1,6 @@
 #include "config.h"
 #include "errors.h"
+#include "logging.h"
 
 #include <catch2/catch.hpp>
 
@@ -154,4 +155,16 @@ TEST_CASE("a missing, directory or unreadable config file is refused") {
     }
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("log levels parse as operators type them") {
+  CHECK(parseLogLevel("trace") == spdlog::level::trace);
+  CHECK(parseLogLevel("debug") == spdlog::level::debug);
+  CHECK(parseLogLevel("info") == spdlog::level::info);
+  CHECK(parseLogLevel("warn") == spdlog::level::warn);
+  CHECK(parseLogLevel("warning") == spdlog::level::warn);
+  CHECK(parseLogLevel("error") == spdlog::level::err);
+  CHECK(parseLogLevel("critical") == spdlog::level::critical);
+  CHECK(parseLogLevel("off") == spdlog::level::off);
+  CHECK_FALSE(parseLogLevel("loud").has_value());
 }

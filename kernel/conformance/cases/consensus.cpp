@@ -54,7 +54,8 @@ struct Store {
   void add(Applied e, const char* how) {
     if (!entries.empty() && e.index != lastIndex() + 1) {
       violations.push_back(kj::str(how, " index ", e.index, " after index ", lastIndex(),
-                                   " (expected ", lastIndex() + 1, ")").cStr());
+                                   " (expected ", lastIndex() + 1, ")")
+                               .cStr());
     }
     entries.push_back(std::move(e));
   }
@@ -90,7 +91,8 @@ kj::Maybe<std::vector<Applied>> parse(const std::string& in) {
   size_t at = 0;
   auto get = [&](int bytes) {
     uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v |= uint64_t(static_cast<unsigned char>(in[at + i])) << (8 * i);
+    for (int i = 0; i < bytes; ++i)
+      v |= uint64_t(static_cast<unsigned char>(in[at + i])) << (8 * i);
     at += bytes;
     return v;
   };
@@ -121,17 +123,19 @@ class SnapshotReceiver final : public schema::ByteSink::Server {
   }
 
   kj::Promise<void> done(DoneContext) override {
-    KJ_IF_MAYBE(entries, parse(bytes)) {
+    KJ_IF_MAYBE (entries, parse(bytes)) {
       uint64_t last = entries->empty() ? 0 : entries->back().index;
       if (last != index) {
         store->violations.push_back(kj::str("restore() of a snapshot at index ", index,
-                                            " whose content ends at index ", last).cStr());
+                                            " whose content ends at index ", last)
+                                        .cStr());
       }
       store->entries = kj::mv(*entries);
       ++store->restores;
     } else {
-      store->violations.push_back("restore() received bytes that are not a snapshot this store "
-                                  "wrote (the plugin changed them)");
+      store->violations.push_back(
+          "restore() received bytes that are not a snapshot this store "
+          "wrote (the plugin changed them)");
     }
     return kj::READY_NOW;
   }
@@ -208,11 +212,16 @@ class Network final : public schema::PeerNetwork::Server {
 
 const char* roleText(schema::Role r) {
   switch (r) {
-    case schema::Role::FOLLOWER: return "follower";
-    case schema::Role::PRE_CANDIDATE: return "pre-candidate";
-    case schema::Role::CANDIDATE: return "candidate";
-    case schema::Role::LEADER: return "leader";
-    case schema::Role::LEARNER: return "learner";
+    case schema::Role::FOLLOWER:
+      return "follower";
+    case schema::Role::PRE_CANDIDATE:
+      return "pre-candidate";
+    case schema::Role::CANDIDATE:
+      return "candidate";
+    case schema::Role::LEADER:
+      return "leader";
+    case schema::Role::LEARNER:
+      return "learner";
   }
   return "?";
 }
@@ -243,7 +252,8 @@ class Member {
     auto config = request.initConfig();
     config.setMemberId(id);
     config.setStorageDir(storageDir);
-    config.setDataKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(dataKey.data()), dataKey.size()));
+    config.setDataKey(
+        kj::arrayPtr(reinterpret_cast<const kj::byte*>(dataKey.data()), dataKey.size()));
     if (boot == Boot::NEW_CLUSTER) {
       auto members = config.getBootstrap().initNewCluster(1);
       members[0].setId(id);
@@ -289,7 +299,9 @@ class Member {
 
   schema::Status::Reader status() {
     lastStatus = statusResponse();
-    KJ_IF_MAYBE(s, lastStatus) { return s->getStatus(); }
+    KJ_IF_MAYBE (s, lastStatus) {
+      return s->getStatus();
+    }
     KJ_UNREACHABLE;
   }
 
@@ -326,13 +338,16 @@ class Member {
     auto response =
         ctx.within(ctx.as<Consensus>().readBarrierRequest().send(), kCallLimit, "readBarrier()");
     auto r = response.getResult();
-    if (!r.isApplied()) fail(kj::str("readBarrier() on the leader of one member did not resolve"
-                                     " to applied"));
+    if (!r.isApplied())
+      fail(
+          kj::str("readBarrier() on the leader of one member did not resolve"
+                  " to applied"));
     return r.getApplied();
   }
 
   void expectNoViolations() {
-    if (!store->violations.empty()) fail(kj::str("the store saw: ", store->violations.front().c_str()));
+    if (!store->violations.empty())
+      fail(kj::str("the store saw: ", store->violations.front().c_str()));
   }
 
   // Every payload in `want` is in the store exactly once, at its index, in this order.
@@ -414,219 +429,221 @@ bool anyFileContains(const std::string& dir, const std::string& needle) {
   return found;
 }
 
+void electsItself(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  auto s = m.status();
+  if (s.getMemberId() != m.id) {
+    fail(kj::str("status() reports member ", s.getMemberId(), ", started as ", m.id));
+  }
+  if (s.getTerm() < 1) fail(kj::str("the leader reports term 0"));
+  bool self = false;
+  for (auto member : s.getMembers()) {
+    self = self || (member.getId() == m.id && member.getVoter());
+  }
+  if (!self) fail(kj::str("status() does not list this member as a voter"));
+}
+
+void proposeAppliesOnce(CaseContext& ctx) {
+  Member m(ctx);
+  m.applyDelay = 50 * kj::MILLISECONDS;
+  m.startLeader(Boot::NEW_CLUSTER);
+  std::string data = "entry-" + m.randomBytes(16);
+  auto pos = m.propose(data);
+  // propose() resolves only once applied locally: the store must have it now.
+  bool applied = false;
+  for (auto& e : m.store->entries) {
+    if (e.index == pos.index) {
+      if (e.type != Entry::Type::NORMAL || e.data != data) {
+        fail(kj::str("index ", pos.index, " was applied with other content than proposed"));
+      }
+      applied = true;
+    }
+  }
+  if (!applied) {
+    fail(kj::str("propose() resolved at index ", pos.index, " before the entry was applied"));
+  }
+  // And it is never applied again.
+  ctx.io.provider->getTimer().afterDelay(200 * kj::MILLISECONDS).wait(ctx.waitScope);
+  m.expectPayloads({{pos.index, data}}, "after one proposal");
+}
+
+void hundredInOrder(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  auto done = proposeMany(m, 100, "seq");
+  m.expectPayloads(done, "after 100 proposals");
+}
+
+void concurrentProposals(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  std::vector<std::string> data;
+  kj::Vector<kj::Promise<capnp::Response<Consensus::ProposeResults>>> calls;
+  for (int i = 0; i < 50; ++i) {
+    data.push_back(kj::str("par-", i, "-", kj::hex(m.rng())).cStr());
+    calls.add(m.sendPropose(data.back()));
+  }
+  auto responses =
+      ctx.within(kj::joinPromises(calls.releaseAsArray()), kCallLimit, "50 concurrent propose()");
+  std::vector<std::pair<uint64_t, std::string>> done;
+  for (size_t i = 0; i < responses.size(); ++i) {
+    auto pos = Member::committed(responses[i].getResult(), "a concurrent propose()");
+    done.emplace_back(pos.index, data[i]);
+  }
+  std::sort(done.begin(), done.end());
+  for (size_t i = 1; i < done.size(); ++i) {
+    if (done[i].first == done[i - 1].first) {
+      fail(kj::str("two proposals were both committed at index ", done[i].first));
+    }
+  }
+  m.expectPayloads(done, "after 50 concurrent proposals");
+}
+
+void readBarrierCoversCommits(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  auto done = proposeMany(m, 10, "rb");
+  uint64_t barrier = m.readBarrier();
+  if (barrier < done.back().first) {
+    fail(kj::str("readBarrier() returned index ", barrier, ", before the last commit at ",
+                 done.back().first));
+  }
+  if (m.store->lastIndex() < barrier) {
+    fail(kj::str("readBarrier() returned index ", barrier,
+                 " but the store has applied only up "
+                 "to ",
+                 m.store->lastIndex()));
+  }
+}
+
+void statusReportsLeader(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  auto done = proposeMany(m, 5, "st");
+  auto s = m.status();
+  if (s.getRole() != schema::Role::LEADER || s.getLeaderId() != m.id) {
+    fail(kj::str("status() reports role ", roleText(s.getRole()), " and leader ", s.getLeaderId(),
+                 "; expected leader ", m.id));
+  }
+  if (s.getCommitIndex() < done.back().first || s.getAppliedIndex() < done.back().first) {
+    fail(kj::str("status() reports commit index ", s.getCommitIndex(), " and applied index ",
+                 s.getAppliedIndex(), " after a commit at ", done.back().first));
+  }
+  if (s.getLastLeaderContact() != 0) {
+    fail(kj::str("the leader reports lastLeaderContact ", s.getLastLeaderContact(),
+                 "; the schema says 0 when it is the leader"));
+  }
+}
+
+void restartReapplies(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  auto done = proposeMany(m, 20, "rs");
+  ctx.restart();
+  m.startLeader(Boot::RESTART);
+  m.readBarrier();
+  m.expectPayloads(done, "after a restart");
+  auto next = m.propose("after-restart");
+  if (next.index <= done.back().first) {
+    fail(kj::str("after a restart a new entry was committed at index ", next.index,
+                 ", not after the last one before it (", done.back().first, ")"));
+  }
+  // A second restart still has everything, the new entry included.
+  done.emplace_back(next.index, "after-restart");
+  ctx.restart();
+  m.startLeader(Boot::RESTART);
+  m.readBarrier();
+  m.expectPayloads(done, "after a second restart");
+}
+
+void snapshotSurvivesRestart(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  auto done = proposeMany(m, 10, "snap");
+  auto response =
+      ctx.within(ctx.as<Consensus>().snapshotNowRequest().send(), kCallLimit, "snapshotNow()");
+  if (response.getMeta().getIndex() < done.back().first) {
+    fail(kj::str("snapshotNow() reports index ", response.getMeta().getIndex(),
+                 ", before the last applied entry at ", done.back().first));
+  }
+  auto more = proposeMany(m, 5, "post");
+  done.insert(done.end(), more.begin(), more.end());
+  ctx.restart();
+  m.startLeader(Boot::RESTART);
+  m.readBarrier();
+  m.expectPayloads(done, "after a snapshot and a restart");
+}
+
+void wrongKeyRefused(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  auto done = proposeMany(m, 3, "key");
+  ctx.restart();
+  std::string wrong = m.key;
+  wrong[0] = static_cast<char>(wrong[0] ^ 0x5a);
+  auto attempt = kj::runCatchingExceptions(
+      [&]() { ctx.within(m.sendStart(Boot::RESTART, wrong), kCallLimit, "start()"); });
+  KJ_IF_MAYBE (e, attempt) {
+    if (e->getDescription().size() == 0) fail(kj::str("start() refused without a message"));
+  } else {
+    fail(kj::str("start() with the wrong data key succeeded; it must refuse with an error"));
+  }
+  // The right key still recovers everything: the refused attempt changed nothing.
+  ctx.restart();
+  m.startLeader(Boot::RESTART);
+  m.readBarrier();
+  m.expectPayloads(done, "after a refused wrong-key restart");
+}
+
+void notStoredInClear(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  std::string marker = "clear-text-marker-" + m.randomBytes(24);
+  m.propose(marker);
+  if (anyFileContains(m.storageDir, marker)) {
+    fail(kj::str("a proposed payload is readable in clear under the storage directory"));
+  }
+}
+
+void malformedStepHarmless(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  for (int i = 0; i < 3; ++i) {
+    auto request = ctx.as<Consensus>().stepRequest();
+    request.setFrom(m.id + 1 + i);
+    std::string garbage = m.randomBytes(static_cast<size_t>(1 + 37 * i));
+    request.setMessage(
+        kj::arrayPtr(reinterpret_cast<const kj::byte*>(garbage.data()), garbage.size()));
+    // Refusing (an exception) and dropping are both fine; crashing is not.
+    kj::runCatchingExceptions(
+        [&]() { ctx.within(request.send(), kCallLimit, "step() with garbage"); });
+  }
+  m.waitLeader();
+  auto pos = m.propose("after-garbage");
+  m.expectPayloads({{pos.index, "after-garbage"}}, "after malformed peer messages");
+}
+
 }  // namespace
 
 std::vector<Case> consensusCases() {
-  std::vector<Case> cases;
-
-  cases.push_back({"consensus: a single-member cluster elects itself leader", [](CaseContext& ctx) {
-                     Member m(ctx);
-                     m.startLeader(Boot::NEW_CLUSTER);
-                     auto s = m.status();
-                     if (s.getMemberId() != m.id) {
-                       fail(kj::str("status() reports member ", s.getMemberId(), ", started as ", m.id));
-                     }
-                     if (s.getTerm() < 1) fail(kj::str("the leader reports term 0"));
-                     bool self = false;
-                     for (auto member : s.getMembers()) {
-                       self = self || (member.getId() == m.id && member.getVoter());
-                     }
-                     if (!self) fail(kj::str("status() does not list this member as a voter"));
-                   }});
-
-  cases.push_back(
+  return {
+      {"consensus: a single-member cluster elects itself leader", electsItself},
       {"consensus: propose commits and applies the entry once before it resolves",
-       [](CaseContext& ctx) {
-         Member m(ctx);
-         m.applyDelay = 50 * kj::MILLISECONDS;
-         m.startLeader(Boot::NEW_CLUSTER);
-         std::string data = "entry-" + m.randomBytes(16);
-         auto pos = m.propose(data);
-         // propose() resolves only once applied locally: the store must have it now.
-         bool applied = false;
-         for (auto& e : m.store->entries) {
-           if (e.index == pos.index) {
-             if (e.type != Entry::Type::NORMAL || e.data != data) {
-               fail(kj::str("index ", pos.index, " was applied with other content than proposed"));
-             }
-             applied = true;
-           }
-         }
-         if (!applied) {
-           fail(kj::str("propose() resolved at index ", pos.index, " before the entry was applied"));
-         }
-         // And it is never applied again.
-         ctx.io.provider->getTimer().afterDelay(200 * kj::MILLISECONDS).wait(ctx.waitScope);
-         m.expectPayloads({{pos.index, data}}, "after one proposal");
-       }});
-
-  cases.push_back({"consensus: 100 proposals apply in order with increasing indexes",
-                   [](CaseContext& ctx) {
-                     Member m(ctx);
-                     m.startLeader(Boot::NEW_CLUSTER);
-                     auto done = proposeMany(m, 100, "seq");
-                     m.expectPayloads(done, "after 100 proposals");
-                   }});
-
-  cases.push_back(
-      {"consensus: 50 concurrent proposals each commit exactly once", [](CaseContext& ctx) {
-         Member m(ctx);
-         m.startLeader(Boot::NEW_CLUSTER);
-         std::vector<std::string> data;
-         kj::Vector<kj::Promise<capnp::Response<Consensus::ProposeResults>>> calls;
-         for (int i = 0; i < 50; ++i) {
-           data.push_back(kj::str("par-", i, "-", kj::hex(m.rng())).cStr());
-           calls.add(m.sendPropose(data.back()));
-         }
-         auto responses = ctx.within(kj::joinPromises(calls.releaseAsArray()), kCallLimit,
-                                     "50 concurrent propose()");
-         std::vector<std::pair<uint64_t, std::string>> done;
-         for (size_t i = 0; i < responses.size(); ++i) {
-           auto pos = Member::committed(responses[i].getResult(), "a concurrent propose()");
-           done.emplace_back(pos.index, data[i]);
-         }
-         std::sort(done.begin(), done.end());
-         for (size_t i = 1; i < done.size(); ++i) {
-           if (done[i].first == done[i - 1].first) {
-             fail(kj::str("two proposals were both committed at index ", done[i].first));
-           }
-         }
-         m.expectPayloads(done, "after 50 concurrent proposals");
-       }});
-
-  cases.push_back(
-      {"consensus: readBarrier covers everything committed", [](CaseContext& ctx) {
-         Member m(ctx);
-         m.startLeader(Boot::NEW_CLUSTER);
-         auto done = proposeMany(m, 10, "rb");
-         uint64_t barrier = m.readBarrier();
-         if (barrier < done.back().first) {
-           fail(kj::str("readBarrier() returned index ", barrier, ", before the last commit at ",
-                        done.back().first));
-         }
-         if (m.store->lastIndex() < barrier) {
-           fail(kj::str("readBarrier() returned index ", barrier, " but the store has applied only up "
-                        "to ", m.store->lastIndex()));
-         }
-       }});
-
-  cases.push_back(
+       proposeAppliesOnce},
+      {"consensus: 100 proposals apply in order with increasing indexes", hundredInOrder},
+      {"consensus: 50 concurrent proposals each commit exactly once", concurrentProposals},
+      {"consensus: readBarrier covers everything committed", readBarrierCoversCommits},
       {"consensus: status reports this member as leader with its commit and applied indexes",
-       [](CaseContext& ctx) {
-         Member m(ctx);
-         m.startLeader(Boot::NEW_CLUSTER);
-         auto done = proposeMany(m, 5, "st");
-         auto s = m.status();
-         if (s.getRole() != schema::Role::LEADER || s.getLeaderId() != m.id) {
-           fail(kj::str("status() reports role ", roleText(s.getRole()), " and leader ",
-                        s.getLeaderId(), "; expected leader ", m.id));
-         }
-         if (s.getCommitIndex() < done.back().first || s.getAppliedIndex() < done.back().first) {
-           fail(kj::str("status() reports commit index ", s.getCommitIndex(), " and applied index ",
-                        s.getAppliedIndex(), " after a commit at ", done.back().first));
-         }
-         if (s.getLastLeaderContact() != 0) {
-           fail(kj::str("the leader reports lastLeaderContact ", s.getLastLeaderContact(),
-                        "; the schema says 0 when it is the leader"));
-         }
-       }});
-
-  cases.push_back(
+       statusReportsLeader},
       {"consensus: a restart over the same storage re-applies everything committed",
-       [](CaseContext& ctx) {
-         Member m(ctx);
-         m.startLeader(Boot::NEW_CLUSTER);
-         auto done = proposeMany(m, 20, "rs");
-         ctx.restart();
-         m.startLeader(Boot::RESTART);
-         m.readBarrier();
-         m.expectPayloads(done, "after a restart");
-         auto next = m.propose("after-restart");
-         if (next.index <= done.back().first) {
-           fail(kj::str("after a restart a new entry was committed at index ", next.index,
-                        ", not after the last one before it (", done.back().first, ")"));
-         }
-         // A second restart still has everything, the new entry included.
-         done.emplace_back(next.index, "after-restart");
-         ctx.restart();
-         m.startLeader(Boot::RESTART);
-         m.readBarrier();
-         m.expectPayloads(done, "after a second restart");
-       }});
-
-  cases.push_back(
+       restartReapplies},
       {"consensus: a snapshot from snapshotNow and later entries survive a restart",
-       [](CaseContext& ctx) {
-         Member m(ctx);
-         m.startLeader(Boot::NEW_CLUSTER);
-         auto done = proposeMany(m, 10, "snap");
-         auto response = ctx.within(ctx.as<Consensus>().snapshotNowRequest().send(), kCallLimit,
-                                    "snapshotNow()");
-         if (response.getMeta().getIndex() < done.back().first) {
-           fail(kj::str("snapshotNow() reports index ", response.getMeta().getIndex(),
-                        ", before the last applied entry at ", done.back().first));
-         }
-         auto more = proposeMany(m, 5, "post");
-         done.insert(done.end(), more.begin(), more.end());
-         ctx.restart();
-         m.startLeader(Boot::RESTART);
-         m.readBarrier();
-         m.expectPayloads(done, "after a snapshot and a restart");
-       }});
-
-  cases.push_back(
-      {"consensus: a restart with the wrong data key is refused with an error", [](CaseContext& ctx) {
-         Member m(ctx);
-         m.startLeader(Boot::NEW_CLUSTER);
-         auto done = proposeMany(m, 3, "key");
-         ctx.restart();
-         std::string wrong = m.key;
-         wrong[0] = static_cast<char>(wrong[0] ^ 0x5a);
-         auto attempt = kj::runCatchingExceptions(
-             [&]() { ctx.within(m.sendStart(Boot::RESTART, wrong), kCallLimit, "start()"); });
-         KJ_IF_MAYBE(e, attempt) {
-           if (e->getDescription().size() == 0) fail(kj::str("start() refused without a message"));
-         } else {
-           fail(kj::str("start() with the wrong data key succeeded; it must refuse with an error"));
-         }
-         // The right key still recovers everything: the refused attempt changed nothing.
-         ctx.restart();
-         m.startLeader(Boot::RESTART);
-         m.readBarrier();
-         m.expectPayloads(done, "after a refused wrong-key restart");
-       }});
-
-  cases.push_back(
-      {"consensus: committed entries are not stored in clear", [](CaseContext& ctx) {
-         Member m(ctx);
-         m.startLeader(Boot::NEW_CLUSTER);
-         std::string marker = "clear-text-marker-" + m.randomBytes(24);
-         m.propose(marker);
-         if (anyFileContains(m.storageDir, marker)) {
-           fail(kj::str("a proposed payload is readable in clear under the storage directory"));
-         }
-       }});
-
-  cases.push_back(
-      {"consensus: a malformed peer message is refused without harm", [](CaseContext& ctx) {
-         Member m(ctx);
-         m.startLeader(Boot::NEW_CLUSTER);
-         for (int i = 0; i < 3; ++i) {
-           auto request = ctx.as<Consensus>().stepRequest();
-           request.setFrom(m.id + 1 + i);
-           std::string garbage = m.randomBytes(static_cast<size_t>(1 + 37 * i));
-           request.setMessage(
-               kj::arrayPtr(reinterpret_cast<const kj::byte*>(garbage.data()), garbage.size()));
-           // Refusing (an exception) and dropping are both fine; crashing is not.
-           kj::runCatchingExceptions(
-               [&]() { ctx.within(request.send(), kCallLimit, "step() with garbage"); });
-         }
-         m.waitLeader();
-         auto pos = m.propose("after-garbage");
-         m.expectPayloads({{pos.index, "after-garbage"}}, "after malformed peer messages");
-       }});
-
-  return cases;
+       snapshotSurvivesRestart},
+      {"consensus: a restart with the wrong data key is refused with an error", wrongKeyRefused},
+      {"consensus: committed entries are not stored in clear", notStoredInClear},
+      {"consensus: a malformed peer message is refused without harm", malformedStepHarmless},
+  };
 }
 
 }  // namespace swarm::conformance

@@ -33,7 +33,7 @@ struct NodeDef {
   schema::NodeState state = schema::NodeState::READY;
   schema::NodeAvailability availability = schema::NodeAvailability::ACTIVE;
   std::vector<std::pair<std::string, std::string>> labels;
-  int64_t memory = 16 * kGiB;  // available
+  int64_t memory = 16 * kGiB;   // available
   int64_t nanoCpus = 8 * kCpu;  // available
   std::vector<std::pair<std::string, uint32_t>> tasksByService;
   uint32_t totalTasks = 0;
@@ -94,19 +94,26 @@ std::string describe(const Plan& plan) {
 
 const char* stateText(schema::NodeState s) {
   switch (s) {
-    case schema::NodeState::UNKNOWN: return "unknown";
-    case schema::NodeState::DOWN: return "down";
-    case schema::NodeState::READY: return "ready";
-    case schema::NodeState::DISCONNECTED: return "disconnected";
+    case schema::NodeState::UNKNOWN:
+      return "unknown";
+    case schema::NodeState::DOWN:
+      return "down";
+    case schema::NodeState::READY:
+      return "ready";
+    case schema::NodeState::DISCONNECTED:
+      return "disconnected";
   }
   return "?";
 }
 
 const char* availabilityText(schema::NodeAvailability a) {
   switch (a) {
-    case schema::NodeAvailability::ACTIVE: return "active";
-    case schema::NodeAvailability::PAUSE: return "pause";
-    case schema::NodeAvailability::DRAIN: return "drain";
+    case schema::NodeAvailability::ACTIVE:
+      return "active";
+    case schema::NodeAvailability::PAUSE:
+      return "pause";
+    case schema::NodeAvailability::DRAIN:
+      return "drain";
   }
   return "?";
 }
@@ -178,8 +185,8 @@ void checkPlan(const std::vector<NodeDef>& nodes, const std::vector<TaskDef>& ta
     }
     for (auto& c : t.constraints) {
       if (!satisfies(n, c)) {
-        fail(kj::str("task ", t.id, " is assigned to node ", nodeId, ", which fails its constraint ",
-                     c));
+        fail(kj::str("task ", t.id, " is assigned to node ", nodeId,
+                     ", which fails its constraint ", c));
       }
     }
     memoryUsed[nodeId] += t.memory;
@@ -196,7 +203,8 @@ void checkPlan(const std::vector<NodeDef>& nodes, const std::vector<TaskDef>& ta
   std::set<std::string> inputs;
   for (auto& t : tasks) inputs.insert(t.id);
   for (auto& [t, n] : plan.assigned) {
-    if (!inputs.count(t)) fail(kj::str("the plan assigns task ", t, ", which was not in the batch"));
+    if (!inputs.count(t))
+      fail(kj::str("the plan assigns task ", t, ", which was not in the batch"));
   }
   for (auto& [t, r] : plan.unplaced) {
     if (!inputs.count(t)) fail(kj::str("the plan lists task ", t, ", which was not in the batch"));
@@ -250,7 +258,8 @@ void fillTask(schema::Task::Builder t, const TaskDef& d) {
   auto reservations = spec.initResources().initReservations();
   reservations.setMemoryBytes(d.memory);
   reservations.setNanoCpus(d.nanoCpus);
-  auto constraints = spec.initPlacement().initConstraints(static_cast<unsigned>(d.constraints.size()));
+  auto constraints =
+      spec.initPlacement().initConstraints(static_cast<unsigned>(d.constraints.size()));
   for (unsigned i = 0; i < d.constraints.size(); ++i) constraints.set(i, d.constraints[i]);
   t.initStatus().setState(schema::TASK_STATE_PENDING);
   t.setDesiredState(schema::TASK_STATE_RUNNING);
@@ -314,10 +323,17 @@ void randomScenario(uint64_t seed, std::vector<NodeDef>& nodes, std::vector<Task
     n.labels = {{"zone", zones[pick(3)]}};
     if (pick(4) == 0) n.role = schema::NodeRole::MANAGER;
     switch (pick(8)) {
-      case 0: n.availability = schema::NodeAvailability::DRAIN; break;
-      case 1: n.availability = schema::NodeAvailability::PAUSE; break;
-      case 2: n.state = schema::NodeState::DOWN; break;
-      default: break;
+      case 0:
+        n.availability = schema::NodeAvailability::DRAIN;
+        break;
+      case 1:
+        n.availability = schema::NodeAvailability::PAUSE;
+        break;
+      case 2:
+        n.state = schema::NodeState::DOWN;
+        break;
+      default:
+        break;
     }
     n.totalTasks = static_cast<uint32_t>(pick(5));
     nodes.push_back(std::move(n));
@@ -331,10 +347,17 @@ void randomScenario(uint64_t seed, std::vector<NodeDef>& nodes, std::vector<Task
     if (pick(2) == 0) t.memory = static_cast<int64_t>(pick(4)) * kGiB / 2;
     if (pick(3) == 0) t.nanoCpus = static_cast<int64_t>(pick(4)) * kCpu / 4;
     switch (pick(6)) {
-      case 0: t.constraints = {std::string("node.labels.zone==") + zones[pick(3)]}; break;
-      case 1: t.constraints = {"node.role==manager"}; break;
-      case 2: t.constraints = {"node.labels.zone==nowhere"}; break;
-      default: break;
+      case 0:
+        t.constraints = {std::string("node.labels.zone==") + zones[pick(3)]};
+        break;
+      case 1:
+        t.constraints = {"node.role==manager"};
+        break;
+      case 2:
+        t.constraints = {"node.labels.zone==nowhere"};
+        break;
+      default:
+        break;
     }
     tasks.push_back(std::move(t));
   }
@@ -346,251 +369,255 @@ std::vector<NodeDef> equalNodes(int count) {
   return nodes;
 }
 
+void mixedBatchEachTaskOnce(CaseContext& ctx) {
+  for (uint64_t round = 0; round < 5; ++round) {
+    std::vector<NodeDef> nodes;
+    std::vector<TaskDef> tasks;
+    randomScenario(ctx.seed + round, nodes, tasks);
+    schedule(ctx, nodes, tasks);  // checkPlan holds it to the invariants
+  }
+}
+
+void emptyBatchEmptyPlan(CaseContext& ctx) {
+  for (auto& nodes : {equalNodes(3), std::vector<NodeDef>{}}) {
+    auto plan = schedule(ctx, nodes, {});
+    if (!plan.assigned.empty() || !plan.unplaced.empty()) {
+      fail(kj::str("a batch with no tasks gave ", describe(plan)));
+    }
+  }
+}
+
+void noNodesAllUnplaced(CaseContext& ctx) {
+  auto tasks = replicas("t", "svc-1", 3);
+  auto plan = schedule(ctx, {}, tasks);
+  expectAllUnplaced(tasks, plan, "the snapshot has no nodes");
+}
+
+void neverToNodeNotReady(CaseContext& ctx) {
+  std::vector<NodeDef> nodes = equalNodes(4);
+  nodes[0].state = schema::NodeState::DOWN;
+  nodes[1].state = schema::NodeState::DISCONNECTED;
+  nodes[2].state = schema::NodeState::UNKNOWN;
+  auto tasks = replicas("t", "svc-1", 6);
+  auto plan = schedule(ctx, nodes, tasks);
+  expectAllPlaced(tasks, plan, "node-4 is ready, active and has room");
+  // Without the ready node nothing can be placed.
+  nodes.pop_back();
+  plan = schedule(ctx, nodes, tasks);
+  expectAllUnplaced(tasks, plan, "no node is ready");
+}
+
+void neverToPausedOrDrained(CaseContext& ctx) {
+  std::vector<NodeDef> nodes = equalNodes(3);
+  nodes[0].availability = schema::NodeAvailability::PAUSE;
+  nodes[1].availability = schema::NodeAvailability::DRAIN;
+  nodes[1].role = schema::NodeRole::MANAGER;
+  auto tasks = replicas("t", "svc-1", 6);
+  auto plan = schedule(ctx, nodes, tasks);
+  expectAllPlaced(tasks, plan, "node-3 is ready, active and has room");
+  nodes.pop_back();
+  plan = schedule(ctx, nodes, tasks);
+  expectAllUnplaced(tasks, plan, "every node is paused or drained");
+}
+
+void memoryFillUp(CaseContext& ctx) {
+  std::vector<NodeDef> nodes = {node("node-1")};
+  nodes[0].memory = 2 * kGiB;
+  auto tasks = replicas("t", "svc-1", 5, kGiB);
+  auto plan = schedule(ctx, nodes, tasks);
+  if (plan.assigned.size() != 2) {
+    fail(
+        kj::str("5 tasks reserving 1 GiB each on one node with 2 GiB available: expected "
+                "exactly 2 placed, got ",
+                describe(plan)));
+  }
+  // A second node with 1 GiB takes exactly one more.
+  nodes.push_back(node("node-2"));
+  nodes[1].memory = kGiB;
+  plan = schedule(ctx, nodes, tasks);
+  auto counts = plan.perNode();
+  if (counts["node-1"] != 2 || counts["node-2"] != 1) {
+    fail(kj::str("expected 2 tasks on node-1 (2 GiB) and 1 on node-2 (1 GiB), got ",
+                 describe(plan)));
+  }
+}
+
+void cpuFillUp(CaseContext& ctx) {
+  std::vector<NodeDef> nodes = {node("node-1"), node("node-2")};
+  nodes[0].nanoCpus = 3 * kCpu / 2;  // room for three half-CPU tasks
+  nodes[1].nanoCpus = kCpu / 4;      // room for none
+  auto tasks = replicas("t", "svc-1", 4, 0, kCpu / 2);
+  auto plan = schedule(ctx, nodes, tasks);
+  auto counts = plan.perNode();
+  if (counts["node-1"] != 3 || plan.unplaced.size() != 1) {
+    fail(
+        kj::str("4 tasks reserving 0.5 CPU with 1.5 + 0.25 CPUs available: expected 3 on "
+                "node-1 and 1 unplaced, got ",
+                describe(plan)));
+  }
+}
+
+void noReservationsNoLimit(CaseContext& ctx) {
+  std::vector<NodeDef> nodes = {node("node-1")};
+  nodes[0].memory = 0;
+  nodes[0].nanoCpus = 0;
+  auto tasks = replicas("t", "svc-1", 3);
+  auto plan = schedule(ctx, nodes, tasks);
+  expectAllPlaced(tasks, plan, "they reserve nothing");
+}
+
+void spreadAcrossEqualNodes(CaseContext& ctx) {
+  auto nodes = equalNodes(3);
+  for (int count : {3, 6}) {
+    auto tasks = replicas("t", "svc-1", count);
+    auto plan = schedule(ctx, nodes, tasks);
+    for (auto& n : nodes) {
+      if (plan.perNode()[n.id] != count / 3) {
+        fail(kj::str(count, " replicas on 3 equal nodes: expected ", count / 3, " per node, got ",
+                     describe(plan)));
+      }
+    }
+  }
+}
+
+void spreadCountsServiceTasksFirst(CaseContext& ctx) {
+  auto nodes = equalNodes(3);
+  nodes[0].tasksByService = {{"svc-1", 2}};
+  nodes[0].totalTasks = 2;
+  nodes[1].tasksByService = {{"svc-1", 1}};
+  nodes[1].totalTasks = 1;
+  nodes[2].tasksByService = {{"svc-other", 10}};  // busiest overall, but none of svc-1
+  nodes[2].totalTasks = 10;
+  auto tasks = replicas("t", "svc-1", 3);
+  for (auto& t : tasks) t.slot += 3;
+  auto plan = schedule(ctx, nodes, tasks);
+  auto counts = plan.perNode();
+  if (counts["node-1"] != 0 || counts["node-2"] != 1 || counts["node-3"] != 2) {
+    fail(
+        kj::str("nodes running 2, 1 and 0 tasks of svc-1 given 3 more: expected 0, 1 and "
+                "2 new ones (2 each in total), got ",
+                describe(plan)));
+  }
+}
+
+void nodeLabelConstraints(CaseContext& ctx) {
+  auto nodes = equalNodes(4);
+  nodes[0].labels = {{"zone", "a"}};
+  nodes[1].labels = {{"zone", "a"}};
+  nodes[2].labels = {{"zone", "b"}};
+  // node-4 has no zone label
+  auto inA = replicas("a", "svc-a", 4);
+  for (auto& t : inA) t.constraints = {"node.labels.zone==a"};
+  auto notA = replicas("n", "svc-n", 4);
+  for (auto& t : notA) t.constraints = {"node.labels.zone!=a"};
+  auto inC = replicas("c", "svc-c", 2);
+  for (auto& t : inC) t.constraints = {"node.labels.zone==c"};
+  std::vector<TaskDef> tasks;
+  for (auto* group : {&inA, &notA, &inC}) tasks.insert(tasks.end(), group->begin(), group->end());
+  auto plan = schedule(ctx, nodes, tasks);  // checkPlan: assignments satisfy constraints
+  expectAllPlaced(inA, plan, "two nodes have zone=a");
+  expectAllPlaced(notA, plan, "two nodes are not in zone a");
+  expectAllUnplaced(inC, plan, "no node has zone=c");
+  auto counts = plan.perNode();
+  if (counts["node-1"] != 2 || counts["node-2"] != 2) {
+    fail(kj::str("4 replicas constrained to the 2 zone=a nodes should spread 2 + 2, got ",
+                 describe(plan)));
+  }
+}
+
+void roleHostnameIdConstraints(CaseContext& ctx) {
+  auto nodes = equalNodes(3);
+  nodes[0].role = schema::NodeRole::MANAGER;
+  auto managers = replicas("m", "svc-m", 2);
+  for (auto& t : managers) t.constraints = {"node.role==manager"};
+  auto workers = replicas("w", "svc-w", 2);
+  for (auto& t : workers) t.constraints = {"node.role!=manager"};
+  auto byHost = replicas("h", "svc-h", 2);
+  for (auto& t : byHost) t.constraints = {"node.hostname==host-node-2"};
+  auto notById = replicas("i", "svc-i", 2);
+  for (auto& t : notById) t.constraints = {"node.id!=node-1", "node.id!=node-2"};
+  auto both = replicas("b", "svc-b", 1);
+  both[0].constraints = {"node.role==manager", "node.id==node-3"};  // never both
+  std::vector<TaskDef> tasks;
+  for (auto* g : {&managers, &workers, &byHost, &notById, &both}) {
+    tasks.insert(tasks.end(), g->begin(), g->end());
+  }
+  auto plan = schedule(ctx, nodes, tasks);
+  for (auto* g : {&managers, &workers, &byHost, &notById}) {
+    expectAllPlaced(*g, plan, "a node satisfies its constraints");
+  }
+  expectAllUnplaced(both, plan, "its two constraints exclude each other");
+}
+
+void presetNodeOnly(CaseContext& ctx) {
+  auto nodes = equalNodes(4);
+  nodes[0].tasksByService = {{"svc-g", 5}};  // the busiest, yet the preset node
+  nodes[0].totalTasks = 9;
+  nodes[1].availability = schema::NodeAvailability::DRAIN;
+  nodes[2].memory = kGiB / 2;
+  std::vector<TaskDef> tasks(4);
+  const char* presets[] = {"node-1", "node-2", "node-3", "node-gone"};
+  for (int i = 0; i < 4; ++i) {
+    tasks[i].id = std::string("g-") + presets[i];
+    tasks[i].serviceId = "svc-g";
+    tasks[i].slot = 0;
+    tasks[i].nodeId = presets[i];
+    tasks[i].memory = kGiB;
+  }
+  nodes[3].memory = 64 * kGiB;  // empty and roomy: must still not take the others
+  auto plan = schedule(ctx, nodes, tasks);
+  expectAllPlaced({tasks[0]}, plan, "its preset node-1 is ready, active and has room");
+  expectAllUnplaced({tasks[1]}, plan, "its preset node-2 is drained");
+  expectAllUnplaced({tasks[2]}, plan, "its preset node-3 lacks memory");
+  expectAllUnplaced({tasks[3]}, plan, "its preset node is not in the snapshot");
+}
+
+void sameInputSamePlan(CaseContext& ctx) {
+  // A seeded mix, and equal empty nodes where every choice is a tie.
+  std::vector<NodeDef> mixedNodes;
+  std::vector<TaskDef> mixedTasks;
+  randomScenario(ctx.seed ^ 0x5eed, mixedNodes, mixedTasks);
+  std::vector<TaskDef> tied;
+  for (const char* service : {"svc-a", "svc-b", "svc-c"}) {
+    auto more = replicas(service, service, 5);
+    tied.insert(tied.end(), more.begin(), more.end());
+  }
+  std::pair<std::vector<NodeDef>, std::vector<TaskDef>> inputs[] = {{mixedNodes, mixedTasks},
+                                                                    {equalNodes(4), tied}};
+  for (auto& [nodes, tasks] : inputs) {
+    Plan first = schedule(ctx, nodes, tasks);
+    for (int i = 0; i < 3; ++i) {
+      Plan again = schedule(ctx, nodes, tasks);
+      if (!(again == first)) {
+        fail(kj::str("the same input gave two plans: ", describe(first), " and then ",
+                     describe(again)));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<Case> schedulerCases() {
-  std::vector<Case> cases;
-
-  cases.push_back({"scheduler: every task of a mixed batch appears exactly once in the plan",
-                   [](CaseContext& ctx) {
-                     for (uint64_t round = 0; round < 5; ++round) {
-                       std::vector<NodeDef> nodes;
-                       std::vector<TaskDef> tasks;
-                       randomScenario(ctx.seed + round, nodes, tasks);
-                       schedule(ctx, nodes, tasks);  // checkPlan holds it to the invariants
-                     }
-                   }});
-
-  cases.push_back({"scheduler: an empty batch gives an empty plan", [](CaseContext& ctx) {
-                     for (auto& nodes : {equalNodes(3), std::vector<NodeDef>{}}) {
-                       auto plan = schedule(ctx, nodes, {});
-                       if (!plan.assigned.empty() || !plan.unplaced.empty()) {
-                         fail(kj::str("a batch with no tasks gave ", describe(plan)));
-                       }
-                     }
-                   }});
-
-  cases.push_back({"scheduler: with no nodes every task is unplaced with a reason",
-                   [](CaseContext& ctx) {
-                     auto tasks = replicas("t", "svc-1", 3);
-                     auto plan = schedule(ctx, {}, tasks);
-                     expectAllUnplaced(tasks, plan, "the snapshot has no nodes");
-                   }});
-
-  cases.push_back(
-      {"scheduler: never assigns to a node that is not ready", [](CaseContext& ctx) {
-         std::vector<NodeDef> nodes = equalNodes(4);
-         nodes[0].state = schema::NodeState::DOWN;
-         nodes[1].state = schema::NodeState::DISCONNECTED;
-         nodes[2].state = schema::NodeState::UNKNOWN;
-         auto tasks = replicas("t", "svc-1", 6);
-         auto plan = schedule(ctx, nodes, tasks);
-         expectAllPlaced(tasks, plan, "node-4 is ready, active and has room");
-         // Without the ready node nothing can be placed.
-         nodes.pop_back();
-         plan = schedule(ctx, nodes, tasks);
-         expectAllUnplaced(tasks, plan, "no node is ready");
-       }});
-
-  cases.push_back(
-      {"scheduler: never assigns to a paused or drained node", [](CaseContext& ctx) {
-         std::vector<NodeDef> nodes = equalNodes(3);
-         nodes[0].availability = schema::NodeAvailability::PAUSE;
-         nodes[1].availability = schema::NodeAvailability::DRAIN;
-         nodes[1].role = schema::NodeRole::MANAGER;
-         auto tasks = replicas("t", "svc-1", 6);
-         auto plan = schedule(ctx, nodes, tasks);
-         expectAllPlaced(tasks, plan, "node-3 is ready, active and has room");
-         nodes.pop_back();
-         plan = schedule(ctx, nodes, tasks);
-         expectAllUnplaced(tasks, plan, "every node is paused or drained");
-       }});
-
-  cases.push_back(
-      {"scheduler: fills a node only up to its available memory", [](CaseContext& ctx) {
-         std::vector<NodeDef> nodes = {node("node-1")};
-         nodes[0].memory = 2 * kGiB;
-         auto tasks = replicas("t", "svc-1", 5, kGiB);
-         auto plan = schedule(ctx, nodes, tasks);
-         if (plan.assigned.size() != 2) {
-           fail(kj::str("5 tasks reserving 1 GiB each on one node with 2 GiB available: expected "
-                        "exactly 2 placed, got ",
-                        describe(plan)));
-         }
-         // A second node with 1 GiB takes exactly one more.
-         nodes.push_back(node("node-2"));
-         nodes[1].memory = kGiB;
-         plan = schedule(ctx, nodes, tasks);
-         auto counts = plan.perNode();
-         if (counts["node-1"] != 2 || counts["node-2"] != 1) {
-           fail(kj::str("expected 2 tasks on node-1 (2 GiB) and 1 on node-2 (1 GiB), got ",
-                        describe(plan)));
-         }
-       }});
-
-  cases.push_back(
-      {"scheduler: fills a node only up to its available CPU", [](CaseContext& ctx) {
-         std::vector<NodeDef> nodes = {node("node-1"), node("node-2")};
-         nodes[0].nanoCpus = 3 * kCpu / 2;  // room for three half-CPU tasks
-         nodes[1].nanoCpus = kCpu / 4;      // room for none
-         auto tasks = replicas("t", "svc-1", 4, 0, kCpu / 2);
-         auto plan = schedule(ctx, nodes, tasks);
-         auto counts = plan.perNode();
-         if (counts["node-1"] != 3 || plan.unplaced.size() != 1) {
-           fail(kj::str("4 tasks reserving 0.5 CPU with 1.5 + 0.25 CPUs available: expected 3 on "
-                        "node-1 and 1 unplaced, got ",
-                        describe(plan)));
-         }
-       }});
-
-  cases.push_back({"scheduler: tasks without reservations are not limited by resources",
-                   [](CaseContext& ctx) {
-                     std::vector<NodeDef> nodes = {node("node-1")};
-                     nodes[0].memory = 0;
-                     nodes[0].nanoCpus = 0;
-                     auto tasks = replicas("t", "svc-1", 3);
-                     auto plan = schedule(ctx, nodes, tasks);
-                     expectAllPlaced(tasks, plan, "they reserve nothing");
-                   }});
-
-  cases.push_back(
-      {"scheduler: spreads replicas of a service across equal nodes", [](CaseContext& ctx) {
-         auto nodes = equalNodes(3);
-         for (int count : {3, 6}) {
-           auto tasks = replicas("t", "svc-1", count);
-           auto plan = schedule(ctx, nodes, tasks);
-           for (auto& n : nodes) {
-             if (plan.perNode()[n.id] != count / 3) {
-               fail(kj::str(count, " replicas on 3 equal nodes: expected ", count / 3,
-                            " per node, got ", describe(plan)));
-             }
-           }
-         }
-       }});
-
-  cases.push_back(
+  return {
+      {"scheduler: every task of a mixed batch appears exactly once in the plan",
+       mixedBatchEachTaskOnce},
+      {"scheduler: an empty batch gives an empty plan", emptyBatchEmptyPlan},
+      {"scheduler: with no nodes every task is unplaced with a reason", noNodesAllUnplaced},
+      {"scheduler: never assigns to a node that is not ready", neverToNodeNotReady},
+      {"scheduler: never assigns to a paused or drained node", neverToPausedOrDrained},
+      {"scheduler: fills a node only up to its available memory", memoryFillUp},
+      {"scheduler: fills a node only up to its available CPU", cpuFillUp},
+      {"scheduler: tasks without reservations are not limited by resources", noReservationsNoLimit},
+      {"scheduler: spreads replicas of a service across equal nodes", spreadAcrossEqualNodes},
       {"scheduler: spread counts the service's tasks on each node before their total load",
-       [](CaseContext& ctx) {
-         auto nodes = equalNodes(3);
-         nodes[0].tasksByService = {{"svc-1", 2}};
-         nodes[0].totalTasks = 2;
-         nodes[1].tasksByService = {{"svc-1", 1}};
-         nodes[1].totalTasks = 1;
-         nodes[2].tasksByService = {{"svc-other", 10}};  // busiest overall, but none of svc-1
-         nodes[2].totalTasks = 10;
-         auto tasks = replicas("t", "svc-1", 3);
-         for (auto& t : tasks) t.slot += 3;
-         auto plan = schedule(ctx, nodes, tasks);
-         auto counts = plan.perNode();
-         if (counts["node-1"] != 0 || counts["node-2"] != 1 || counts["node-3"] != 2) {
-           fail(kj::str("nodes running 2, 1 and 0 tasks of svc-1 given 3 more: expected 0, 1 and "
-                        "2 new ones (2 each in total), got ",
-                        describe(plan)));
-         }
-       }});
-
-  cases.push_back(
-      {"scheduler: honours node.labels constraints", [](CaseContext& ctx) {
-         auto nodes = equalNodes(4);
-         nodes[0].labels = {{"zone", "a"}};
-         nodes[1].labels = {{"zone", "a"}};
-         nodes[2].labels = {{"zone", "b"}};
-         // node-4 has no zone label
-         auto inA = replicas("a", "svc-a", 4);
-         for (auto& t : inA) t.constraints = {"node.labels.zone==a"};
-         auto notA = replicas("n", "svc-n", 4);
-         for (auto& t : notA) t.constraints = {"node.labels.zone!=a"};
-         auto inC = replicas("c", "svc-c", 2);
-         for (auto& t : inC) t.constraints = {"node.labels.zone==c"};
-         std::vector<TaskDef> tasks;
-         for (auto* group : {&inA, &notA, &inC}) tasks.insert(tasks.end(), group->begin(), group->end());
-         auto plan = schedule(ctx, nodes, tasks);  // checkPlan: assignments satisfy constraints
-         expectAllPlaced(inA, plan, "two nodes have zone=a");
-         expectAllPlaced(notA, plan, "two nodes are not in zone a");
-         expectAllUnplaced(inC, plan, "no node has zone=c");
-         auto counts = plan.perNode();
-         if (counts["node-1"] != 2 || counts["node-2"] != 2) {
-           fail(kj::str("4 replicas constrained to the 2 zone=a nodes should spread 2 + 2, got ",
-                        describe(plan)));
-         }
-       }});
-
-  cases.push_back(
+       spreadCountsServiceTasksFirst},
+      {"scheduler: honours node.labels constraints", nodeLabelConstraints},
       {"scheduler: honours node.role, node.hostname and node.id constraints",
-       [](CaseContext& ctx) {
-         auto nodes = equalNodes(3);
-         nodes[0].role = schema::NodeRole::MANAGER;
-         auto managers = replicas("m", "svc-m", 2);
-         for (auto& t : managers) t.constraints = {"node.role==manager"};
-         auto workers = replicas("w", "svc-w", 2);
-         for (auto& t : workers) t.constraints = {"node.role!=manager"};
-         auto byHost = replicas("h", "svc-h", 2);
-         for (auto& t : byHost) t.constraints = {"node.hostname==host-node-2"};
-         auto notById = replicas("i", "svc-i", 2);
-         for (auto& t : notById) t.constraints = {"node.id!=node-1", "node.id!=node-2"};
-         auto both = replicas("b", "svc-b", 1);
-         both[0].constraints = {"node.role==manager", "node.id==node-3"};  // never both
-         std::vector<TaskDef> tasks;
-         for (auto* g : {&managers, &workers, &byHost, &notById, &both}) {
-           tasks.insert(tasks.end(), g->begin(), g->end());
-         }
-         auto plan = schedule(ctx, nodes, tasks);
-         for (auto* g : {&managers, &workers, &byHost, &notById}) {
-           expectAllPlaced(*g, plan, "a node satisfies its constraints");
-         }
-         expectAllUnplaced(both, plan, "its two constraints exclude each other");
-       }});
-
-  cases.push_back(
-      {"scheduler: a task with a preset node is only checked against that node",
-       [](CaseContext& ctx) {
-         auto nodes = equalNodes(4);
-         nodes[0].tasksByService = {{"svc-g", 5}};  // the busiest, yet the preset node
-         nodes[0].totalTasks = 9;
-         nodes[1].availability = schema::NodeAvailability::DRAIN;
-         nodes[2].memory = kGiB / 2;
-         std::vector<TaskDef> tasks(4);
-         const char* presets[] = {"node-1", "node-2", "node-3", "node-gone"};
-         for (int i = 0; i < 4; ++i) {
-           tasks[i].id = std::string("g-") + presets[i];
-           tasks[i].serviceId = "svc-g";
-           tasks[i].slot = 0;
-           tasks[i].nodeId = presets[i];
-           tasks[i].memory = kGiB;
-         }
-         nodes[3].memory = 64 * kGiB;  // empty and roomy: must still not take the others
-         auto plan = schedule(ctx, nodes, tasks);
-         expectAllPlaced({tasks[0]}, plan, "its preset node-1 is ready, active and has room");
-         expectAllUnplaced({tasks[1]}, plan, "its preset node-2 is drained");
-         expectAllUnplaced({tasks[2]}, plan, "its preset node-3 lacks memory");
-         expectAllUnplaced({tasks[3]}, plan, "its preset node is not in the snapshot");
-       }});
-
-  cases.push_back({"scheduler: the same input gives the same plan", [](CaseContext& ctx) {
-                     // A seeded mix, and equal empty nodes where every choice is a tie.
-                     std::vector<NodeDef> mixedNodes;
-                     std::vector<TaskDef> mixedTasks;
-                     randomScenario(ctx.seed ^ 0x5eed, mixedNodes, mixedTasks);
-                     std::vector<TaskDef> tied;
-                     for (const char* service : {"svc-a", "svc-b", "svc-c"}) {
-                       auto more = replicas(service, service, 5);
-                       tied.insert(tied.end(), more.begin(), more.end());
-                     }
-                     std::pair<std::vector<NodeDef>, std::vector<TaskDef>> inputs[] = {
-                         {mixedNodes, mixedTasks}, {equalNodes(4), tied}};
-                     for (auto& [nodes, tasks] : inputs) {
-                       Plan first = schedule(ctx, nodes, tasks);
-                       for (int i = 0; i < 3; ++i) {
-                         Plan again = schedule(ctx, nodes, tasks);
-                         if (!(again == first)) {
-                           fail(kj::str("the same input gave two plans: ", describe(first),
-                                        " and then ", describe(again)));
-                         }
-                       }
-                     }
-                   }});
-
-  return cases;
+       roleHostnameIdConstraints},
+      {"scheduler: a task with a preset node is only checked against that node", presetNodeOnly},
+      {"scheduler: the same input gives the same plan", sameInputSamePlan},
+  };
 }
 
 }  // namespace swarm::conformance
