@@ -213,32 +213,41 @@ Sequential summarize(std::vector<double>& latencyNs, size_t calls, Clock::durati
 
 // ---- direct ------------------------------------------------------------------------------------
 
-Sequential sequentialDirect(DirectEcho& echo, const std::string& payload, const Options& o) {
-  for (size_t i = 0; i < o.warmup; ++i) checkEcho(echo.inspect(payload).error, payload, true);
-  size_t batches = std::max<size_t>(1, o.calls / o.batch);
+// Times `calls` direct calls in batches of o.batch; each sample is a batch's mean per call.
+struct DirectRun {
   std::vector<double> perCallNs;
-  perCallNs.reserve(batches);
+  size_t calls;
+  Clock::duration total;
+};
+
+DirectRun timeDirect(DirectEcho& echo, const std::string& payload, size_t calls,
+                     const Options& o) {
+  size_t batches = std::max<size_t>(1, calls / o.batch);
+  DirectRun run{{}, batches * o.batch, {}};
+  run.perCallNs.reserve(batches);
   size_t echoed = 0;
   auto start = Clock::now();
   for (size_t b = 0; b < batches; ++b) {
     auto t0 = Clock::now();
     for (size_t i = 0; i < o.batch; ++i) echoed += echo.inspect(payload).error.size();
-    perCallNs.push_back(std::chrono::duration<double, std::nano>(Clock::now() - t0).count() /
-                        o.batch);
+    run.perCallNs.push_back(std::chrono::duration<double, std::nano>(Clock::now() - t0).count() /
+                            o.batch);
   }
-  auto total = Clock::now() - start;
-  if (echoed != batches * o.batch * payload.size()) checkEcho("", payload, false);
-  return summarize(perCallNs, batches * o.batch, total);
+  run.total = Clock::now() - start;
+  if (echoed != run.calls * payload.size()) checkEcho("", payload, false);
+  return run;
 }
 
-// A synchronous call has nothing in flight to overlap: this is the same loop, timed as a whole.
+Sequential sequentialDirect(DirectEcho& echo, const std::string& payload, const Options& o) {
+  for (size_t i = 0; i < o.warmup; ++i) checkEcho(echo.inspect(payload).error, payload, true);
+  auto run = timeDirect(echo, payload, o.calls, o);
+  return summarize(run.perCallNs, run.calls, run.total);
+}
+
+// A synchronous call has nothing in flight to overlap: the same loop, over pipeCalls calls.
 double pipelinedDirect(DirectEcho& echo, const std::string& payload, const Options& o) {
-  size_t echoed = 0;
-  auto start = Clock::now();
-  for (size_t i = 0; i < o.pipeCalls; ++i) echoed += echo.inspect(payload).error.size();
-  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (echoed != o.pipeCalls * payload.size()) checkEcho("", payload, false);
-  return o.pipeCalls / seconds;
+  auto run = timeDirect(echo, payload, o.pipeCalls, o);
+  return run.calls / std::chrono::duration<double>(run.total).count();
 }
 
 // ---- RPC ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release and runs every one of them, printing their tables.
 #
-#   scripts/bench.sh [--quick] [-- <extra arguments for every benchmark>]
+#   scripts/bench.sh [--quick] [--only NAME] [-- <extra arguments for the benchmarks run>]
 #
 # BUILD_DIR (default ./build-bench) is where it configures and builds. Each benchmark's output is
 # also saved to $BUILD_DIR/bench-results/<name>.txt, and its JSON lines to <name>.jsonl.
@@ -9,16 +9,21 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: scripts/bench.sh [--quick] [-- <arguments passed to every benchmark>]"
-  echo "  --quick   a short run (about a tenth of the calls)"
+  echo "usage: scripts/bench.sh [--quick] [--only NAME] [-- <arguments for the benchmarks run>]"
+  echo "  --quick      a short run (about a tenth of the calls)"
+  echo "  --only NAME  run just that benchmark (e.g. plugin-call-bench)"
   echo "  BUILD_DIR=<dir>  build directory (default ./build-bench)"
 }
 
 quick=()
+only=""
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=(--quick) ;;
+    --only)
+      [ $# -ge 2 ] || { echo "bench.sh: --only needs a benchmark name; see --help" >&2; exit 2; }
+      only="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; extra=("$@"); break ;;
     *) echo "bench.sh: unknown option '$1'; see --help" >&2; exit 2 ;;
@@ -30,10 +35,21 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-./build-bench}"
 jobs="${JOBS:-$(nproc)}"
 
+# Build output goes to a log, shown only when a step fails.
+mkdir -p "$build"
+log="$build/bench-build.log"
+step() {
+  if ! "$@" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "bench.sh: '$*' failed; the full log is $log" >&2
+    exit 1
+  fi
+}
+: >"$log"
 echo "bench.sh: configuring ${build} (Release)"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+step cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
 echo "bench.sh: building the benchmarks"
-cmake --build "$build" -j"$jobs" --target benchmarks >/dev/null
+step cmake --build "$build" -j"$jobs" --target benchmarks
 
 list="$build/bench/benchmarks.txt"
 if [ ! -s "$list" ]; then
@@ -44,9 +60,12 @@ fi
 results="$build/bench-results"
 mkdir -p "$results"
 status=0
+ran=0
 while IFS= read -r bench; do
   [ -n "$bench" ] || continue
   name="$(basename "$bench")"
+  [ -z "$only" ] || [ "$name" = "$only" ] || continue
+  ran=1
   echo
   echo "==== $name ${quick[*]} ${extra[*]}"
   # </dev/null: the benchmark must not eat the rest of the list from stdin.
@@ -58,6 +77,11 @@ while IFS= read -r bench; do
   fi
 done <"$list"
 
+if [ "$ran" -eq 0 ]; then
+  names="$(xargs -n1 basename <"$list" | tr '\n' ' ')"
+  echo "bench.sh: no benchmark named '$only'; these exist: $names" >&2
+  exit 2
+fi
 echo
 echo "bench.sh: results saved in $results"
 exit "$status"

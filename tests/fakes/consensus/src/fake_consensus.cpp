@@ -63,7 +63,7 @@ void FakeConsensus::fillStatus(schema::Status::Builder status) const {
 }
 
 kj::Promise<void> FakeConsensus::sendApply(std::vector<LogEntry> batch) {
-  KJ_IF_MAYBE(m, machine) {
+  KJ_IF_MAYBE (m, machine) {
     auto request = m->applyRequest();
     auto list = request.initEntries(static_cast<unsigned>(batch.size()));
     for (unsigned i = 0; i < batch.size(); ++i) {
@@ -79,20 +79,21 @@ kj::Promise<void> FakeConsensus::sendApply(std::vector<LogEntry> batch) {
 }
 
 kj::Promise<void> FakeConsensus::enqueueApply(std::vector<LogEntry> batch) {
-  auto next = applyTail.addBranch()
-                  .then([this, batch = kj::mv(batch)]() mutable { return sendApply(kj::mv(batch)); })
-                  .catch_([this](kj::Exception&& e) -> kj::Promise<void> {
-                    if (broken == nullptr) {
-                      broken = kj::str("the state machine refused entries: ", e.getDescription());
-                    }
-                    return kj::mv(e);
-                  });
+  auto next =
+      applyTail.addBranch()
+          .then([this, batch = kj::mv(batch)]() mutable { return sendApply(kj::mv(batch)); })
+          .catch_([this](kj::Exception&& e) -> kj::Promise<void> {
+            if (broken == nullptr) {
+              broken = kj::str("the state machine refused entries: ", e.getDescription());
+            }
+            return kj::mv(e);
+          });
   applyTail = next.fork();
   return applyTail.addBranch();
 }
 
 kj::Promise<void> FakeConsensus::sendSnapshot(Snapshot snapshot) {
-  KJ_IF_MAYBE(m, machine) {
+  KJ_IF_MAYBE (m, machine) {
     auto request = m->restoreRequest();
     auto meta = request.initMeta();
     meta.setIndex(snapshot.index);
@@ -156,8 +157,9 @@ kj::Promise<void> FakeConsensus::start(StartContext context) {
       break;
     }
     case schema::StartConfig::Bootstrap::JOIN:
-      sdk::fail("fake-consensus is single-node only and cannot join a cluster; use the "
-                "consensus-raft plugin");
+      sdk::fail(
+          "fake-consensus is single-node only and cannot join a cluster; use the "
+          "consensus-raft plugin");
     case schema::StartConfig::Bootstrap::RESTART:
     case schema::StartConfig::Bootstrap::FORCE_NEW_CLUSTER: {
       // With one member, forcing a new cluster is the same as restarting.
@@ -193,7 +195,9 @@ kj::Promise<void> FakeConsensus::start(StartContext context) {
 
   // The new incarnation of the store gets everything: the snapshot, then every entry after it.
   kj::Promise<void> delivery = kj::READY_NOW;
-  KJ_IF_MAYBE(s, snapshot) { delivery = sendSnapshot(kj::mv(*s)); }
+  KJ_IF_MAYBE (s, snapshot) {
+    delivery = sendSnapshot(kj::mv(*s));
+  }
   applyTail = delivery.fork();
   std::vector<LogEntry> batch;
   kj::Promise<void> replayed = kj::READY_NOW;
@@ -206,7 +210,7 @@ kj::Promise<void> FakeConsensus::start(StartContext context) {
   }
   return replayed.then([this, context]() mutable {
     fillStatus(context.getResults().initStatus());
-    KJ_IF_MAYBE(m, machine) {
+    KJ_IF_MAYBE (m, machine) {
       auto members = m->membershipChangedRequest();
       fillSelf(members.initMembers(1)[0]);
       tasks.add(members.send().ignoreResult());
@@ -236,9 +240,13 @@ kj::Promise<void> FakeConsensus::propose(ProposeContext context) {
     result.setTooLarge(maxMessageBytes);
     return kj::READY_NOW;
   }
-  KJ_IF_MAYBE(b, broken) { sdk::fail(*b); }
+  KJ_IF_MAYBE (b, broken) {
+    sdk::fail(*b);
+  }
   LogEntry e{lastIndex + 1, term, static_cast<uint8_t>(Entry::Type::NORMAL), toString(data)};
-  KJ_IF_MAYBE(l, disk) { (*l)->append(e); }  // durable before anything else sees it
+  KJ_IF_MAYBE (l, disk) {
+    (*l)->append(e);
+  }  // durable before anything else sees it
   lastIndex = commitIndex = e.index;
   entries.push_back(e);
   uint64_t index = e.index, entryTerm = e.term;
@@ -269,8 +277,9 @@ kj::Promise<void> FakeConsensus::addMember(AddMemberContext context) {
     context.getResults().initResult().setNotLeader(0);
     return kj::READY_NOW;
   }
-  sdk::fail("fake-consensus is single-node only and cannot add members; use the consensus-raft "
-            "plugin");
+  sdk::fail(
+      "fake-consensus is single-node only and cannot add members; use the consensus-raft "
+      "plugin");
 }
 
 kj::Promise<void> FakeConsensus::promoteMember(PromoteMemberContext context) {
@@ -309,50 +318,54 @@ kj::Promise<void> FakeConsensus::transferLeadership(TransferLeadershipContext co
 
 kj::Promise<void> FakeConsensus::snapshotNow(SnapshotNowContext context) {
   if (!leading()) sdk::fail("snapshotNow() before start(): there is nothing to snapshot");
-  return applyTail.addBranch().then([this]() {
-    KJ_IF_MAYBE(m, machine) {
-      auto bytes = std::make_shared<std::string>();
-      auto request = m->snapshotRequest();
-      request.setSink(kj::heap<Collector>(bytes));
-      return request.send().then([bytes](auto response) {
-        return std::make_pair(response.getIndex(), kj::mv(*bytes));
+  return applyTail.addBranch()
+      .then([this]() {
+        KJ_IF_MAYBE (m, machine) {
+          auto bytes = std::make_shared<std::string>();
+          auto request = m->snapshotRequest();
+          request.setSink(kj::heap<Collector>(bytes));
+          return request.send().then([bytes](auto response) {
+            return std::make_pair(response.getIndex(), kj::mv(*bytes));
+          });
+        }
+        KJ_UNREACHABLE;
+      })
+      .then([this, context](std::pair<uint64_t, std::string> taken) mutable {
+        uint64_t index = taken.first;
+        uint64_t indexTerm = 0;
+        if (index == snapshotIndex) {
+          indexTerm = snapshotTerm;
+        } else {
+          for (auto& e : entries) {
+            if (e.index == index) indexTerm = e.term;
+          }
+        }
+        if (indexTerm == 0 || index > appliedIndex) {
+          sdk::fail(kj::str("the state machine's snapshot claims index ", index,
+                            ", which is not an applied entry (applied up to ", appliedIndex, ")"));
+        }
+        std::vector<LogEntry> later;
+        for (auto& e : entries) {
+          if (e.index > index) later.push_back(e);
+        }
+        size_t size = taken.second.size();
+        KJ_IF_MAYBE (l, disk) {
+          (*l)->saveSnapshot({index, indexTerm, kj::mv(taken.second)}, self, later);
+        }
+        entries = kj::mv(later);
+        snapshotIndex = index;
+        snapshotTerm = indexTerm;
+        auto meta = context.getResults().initMeta();
+        meta.setIndex(index);
+        meta.setTerm(indexTerm);
+        fillSelf(meta.initMembers(1)[0]);
+        meta.setSizeBytes(size);
       });
-    }
-    KJ_UNREACHABLE;
-  }).then([this, context](std::pair<uint64_t, std::string> taken) mutable {
-    uint64_t index = taken.first;
-    uint64_t indexTerm = 0;
-    if (index == snapshotIndex) {
-      indexTerm = snapshotTerm;
-    } else {
-      for (auto& e : entries) {
-        if (e.index == index) indexTerm = e.term;
-      }
-    }
-    if (indexTerm == 0 || index > appliedIndex) {
-      sdk::fail(kj::str("the state machine's snapshot claims index ", index,
-                        ", which is not an applied entry (applied up to ", appliedIndex, ")"));
-    }
-    std::vector<LogEntry> later;
-    for (auto& e : entries) {
-      if (e.index > index) later.push_back(e);
-    }
-    size_t size = taken.second.size();
-    KJ_IF_MAYBE(l, disk) { (*l)->saveSnapshot({index, indexTerm, kj::mv(taken.second)}, self, later); }
-    entries = kj::mv(later);
-    snapshotIndex = index;
-    snapshotTerm = indexTerm;
-    auto meta = context.getResults().initMeta();
-    meta.setIndex(index);
-    meta.setTerm(indexTerm);
-    fillSelf(meta.initMembers(1)[0]);
-    meta.setSizeBytes(size);
-  });
 }
 
 kj::Promise<void> FakeConsensus::health(HealthContext context) {
   auto health = context.getResults().initHealth();
-  KJ_IF_MAYBE(b, broken) {
+  KJ_IF_MAYBE (b, broken) {
     health.setStatus(schema::Health::Status::FAILING);
     health.setMessage(*b);
   } else {
@@ -364,9 +377,7 @@ kj::Promise<void> FakeConsensus::health(HealthContext context) {
 kj::Promise<void> FakeConsensus::shutdown(ShutdownContext) {
   // Take no new work, let queued applies finish, then close the log.
   stopping = true;
-  return applyTail.addBranch()
-      .catch_([](kj::Exception&&) {})
-      .then([this]() { disk = nullptr; });
+  return applyTail.addBranch().catch_([](kj::Exception&&) {}).then([this]() { disk = nullptr; });
 }
 
 }  // namespace swarm::fakes

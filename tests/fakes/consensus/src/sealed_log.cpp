@@ -60,7 +60,8 @@ struct Reader {
       return 0;
     }
     uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v |= uint64_t(static_cast<unsigned char>(in[at + i])) << (8 * i);
+    for (int i = 0; i < bytes; ++i)
+      v |= uint64_t(static_cast<unsigned char>(in[at + i])) << (8 * i);
     at += size_t(bytes);
     return v;
   }
@@ -141,10 +142,11 @@ bool SealedLog::exists() const {
 }
 
 std::string SealedLog::seal(const std::string& plain) const {
-  std::string record(4 + crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plain.size(), '\0');
+  std::string record(4 + crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plain.size(),
+                     '\0');
   auto* out = reinterpret_cast<unsigned char*>(record.data());
-  uint32_t sealed = static_cast<uint32_t>(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES +
-                                          plain.size());
+  uint32_t sealed =
+      static_cast<uint32_t>(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plain.size());
   for (int i = 0; i < 4; ++i) out[i] = static_cast<unsigned char>((sealed >> (8 * i)) & 0xff);
   unsigned char* nonce = out + 4;
   randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
@@ -173,8 +175,9 @@ void SealedLog::writeDurably(const std::string& file, const std::string& content
 
 void SealedLog::create(const LogMember& self) {
   if (exists()) {
-    sdk::fail(kj::str(dir, " already holds a fake-consensus log; start with bootstrap restart, or "
-                           "give a new cluster an empty storage directory"));
+    sdk::fail(kj::str(dir,
+                      " already holds a fake-consensus log; start with bootstrap restart, or "
+                      "give a new cluster an empty storage directory"));
   }
   writeDurably(path, seal(headerPlain(self)));
   fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -184,12 +187,14 @@ void SealedLog::create(const LogMember& self) {
 SealedLog::Replay SealedLog::open() {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
-    sdk::fail(kj::str("nothing to restart from: ", path, " does not exist; bootstrap a new cluster "
+    sdk::fail(kj::str("nothing to restart from: ", path,
+                      " does not exist; bootstrap a new cluster "
                       "instead, or point storageDir at this node's old directory"));
   }
   auto wrongKey = [&](const std::string& file) {
-    sdk::fail(kj::str(file, " does not open with the data key given: it was sealed with another "
-                            "key, or is corrupt; start with this node's own data key"));
+    sdk::fail(kj::str(file,
+                      " does not open with the data key given: it was sealed with another "
+                      "key, or is corrupt; start with this node's own data key"));
   };
   // Splits `content` into opened records; returns the offset after the last good one.
   auto records = [&](const std::string& file, const std::string& content,

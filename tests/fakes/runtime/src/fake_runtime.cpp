@@ -85,7 +85,9 @@ kj::Maybe<FakeRuntime::Container&> FakeRuntime::tryFind(kj::StringPtr taskId) {
 }
 
 FakeRuntime::Container& FakeRuntime::find(kj::StringPtr taskId) {
-  KJ_IF_MAYBE(c, tryFind(taskId)) { return *c; }
+  KJ_IF_MAYBE (c, tryFind(taskId)) {
+    return *c;
+  }
   sdk::fail(kj::str("no container for task ", taskId, "; create() it first"));
 }
 
@@ -116,9 +118,8 @@ void FakeRuntime::emit(Action action, const Container& c) {
     e.setExitCode(c.exitCode);
     e.setHealth(schema::HealthState::NONE);
     // A sink that fails is gone (its subscriber disconnected): stop sending to it.
-    tasks.add(request.send().catch_([subs = kj::addRef(*subscribers), id = id](kj::Exception&&) mutable {
-      subs->sinks.erase(id);
-    }));
+    tasks.add(request.send().catch_([subs = kj::addRef(*subscribers),
+                                     id = id](kj::Exception&&) mutable { subs->sinks.erase(id); }));
   }
 }
 
@@ -155,7 +156,7 @@ kj::Promise<void> FakeRuntime::create(CreateContext context) {
     auto task = context.getParams().getTask();
     auto result = context.getResults().initResult();
     if (task.getId().size() == 0) sdk::fail("create(): the task has no ID");
-    KJ_IF_MAYBE(existing, tryFind(task.getId())) {
+    KJ_IF_MAYBE (existing, tryFind(task.getId())) {
       fill(result.initCreated(), *existing);
       return;
     }
@@ -163,8 +164,8 @@ kj::Promise<void> FakeRuntime::create(CreateContext context) {
     if (!runtime.isContainer() || runtime.getContainer().getImage().size() == 0) {
       auto failed = result.initFailed();
       failed.setKind(schema::TaskError::Kind::INVALID_SPEC);
-      failed.setMessage(kj::str("task ", task.getId(),
-                                " has no container image; set the service's image"));
+      failed.setMessage(
+          kj::str("task ", task.getId(), " has no container image; set the service's image"));
       return;
     }
     ++creates;
@@ -203,7 +204,7 @@ kj::Promise<void> FakeRuntime::start(StartContext context) {
       std::string taskId = c.taskId;
       c.running = timer.afterDelay(runMs * kj::MILLISECONDS)
                       .then([this, taskId]() {
-                        KJ_IF_MAYBE(running, tryFind(taskId)) {
+                        KJ_IF_MAYBE (running, tryFind(taskId)) {
                           exitContainer(*running, exitCode, "");
                         }
                       })
@@ -258,7 +259,7 @@ kj::Promise<void> FakeRuntime::inspect(InspectContext context) {
   return latency().then([this, context]() mutable {
     auto taskId = context.getParams().getTaskId();
     auto info = context.getResults().initInfo();
-    KJ_IF_MAYBE(c, tryFind(taskId)) {
+    KJ_IF_MAYBE (c, tryFind(taskId)) {
       fill(info, *c);
     } else {
       info.setTaskId(taskId);

@@ -75,8 +75,8 @@ class FakeRuntime final : public sdk::PluginServer<schema::Runtime>,
   int32_t exitCode = 0;
   uint64_t runMs = 0;
 
-  uint64_t creates = 0;      // new containers made, for fail-create-every
-  uint64_t nextNumber = 1;   // container IDs and pids
+  uint64_t creates = 0;                         // new containers made, for fail-create-every
+  uint64_t nextNumber = 1;                      // container IDs and pids
   std::map<std::string, Container> containers;  // by task ID
   kj::Own<Subscribers> subscribers;
   kj::TaskSet tasks;  // event deliveries

@@ -81,9 +81,11 @@ bool matches(const Constraint& c, const Candidate& n) {
   } else if (c.key == "node.platform.arch") {
     have = node.getDescription().getPlatform().getArchitecture();
   } else if (c.key.rfind("node.labels.", 0) == 0) {
-    KJ_IF_MAYBE(v, label(node.getSpec().getAnnotations().getLabels(), c.key.substr(12))) { have = *v; }
+    KJ_IF_MAYBE (v, label(node.getSpec().getAnnotations().getLabels(), c.key.substr(12))) {
+      have = *v;
+    }
   } else if (c.key.rfind("engine.labels.", 0) == 0) {
-    KJ_IF_MAYBE(v, label(node.getDescription().getEngine().getLabels(), c.key.substr(14))) {
+    KJ_IF_MAYBE (v, label(node.getDescription().getEngine().getLabels(), c.key.substr(14))) {
       have = *v;
     }
   } else {
@@ -97,14 +99,22 @@ enum Refusal { NOT_READY, PAUSED, DRAINED, MEMORY, CPU, CONSTRAINTS, MAX_REPLICA
 
 const char* refusalText(Refusal r, bool plural) {
   switch (r) {
-    case NOT_READY: return plural ? "nodes not ready" : "node not ready";
-    case PAUSED: return plural ? "nodes paused" : "node paused";
-    case DRAINED: return plural ? "nodes drained" : "node drained";
-    case MEMORY: return "insufficient memory on";
-    case CPU: return "insufficient CPU on";
-    case CONSTRAINTS: return "scheduling constraints not satisfied on";
-    case MAX_REPLICAS: return "max replicas per node reached on";
-    case REFUSAL_COUNT: break;
+    case NOT_READY:
+      return plural ? "nodes not ready" : "node not ready";
+    case PAUSED:
+      return plural ? "nodes paused" : "node paused";
+    case DRAINED:
+      return plural ? "nodes drained" : "node drained";
+    case MEMORY:
+      return "insufficient memory on";
+    case CPU:
+      return "insufficient CPU on";
+    case CONSTRAINTS:
+      return "scheduling constraints not satisfied on";
+    case MAX_REPLICAS:
+      return "max replicas per node reached on";
+    case REFUSAL_COUNT:
+      break;
   }
   return "?";
 }
@@ -130,9 +140,12 @@ kj::Maybe<Refusal> refusal(const Candidate& n, schema::Task::Reader task,
                            const std::vector<Constraint>& constraints) {
   if (n.node.getStatus().getState() != schema::NodeState::READY) return NOT_READY;
   switch (n.node.getSpec().getAvailability()) {
-    case schema::NodeAvailability::ACTIVE: break;
-    case schema::NodeAvailability::PAUSE: return PAUSED;
-    case schema::NodeAvailability::DRAIN: return DRAINED;
+    case schema::NodeAvailability::ACTIVE:
+      break;
+    case schema::NodeAvailability::PAUSE:
+      return PAUSED;
+    case schema::NodeAvailability::DRAIN:
+      return DRAINED;
   }
   auto reserve = task.getSpec().getResources().getReservations();
   if (reserve.getMemoryBytes() > 0 && reserve.getMemoryBytes() > n.memory) return MEMORY;
@@ -186,11 +199,11 @@ kj::Promise<void> FakeScheduler::schedule(ScheduleContext context) {
     Decision d{task.getId(), "", ""};
     std::vector<Constraint> constraints;
     for (auto text : task.getSpec().getPlacement().getConstraints()) {
-      KJ_IF_MAYBE(c, parseConstraint(text)) {
+      KJ_IF_MAYBE (c, parseConstraint(text)) {
         constraints.push_back(kj::mv(*c));
       } else {
-        d.reason = kj::str("invalid constraint '", text, "': write it as key==value or key!=value")
-                       .cStr();
+        d.reason =
+            kj::str("invalid constraint '", text, "': write it as key==value or key!=value").cStr();
       }
     }
     std::string preset = task.getNodeId();
@@ -204,7 +217,7 @@ kj::Promise<void> FakeScheduler::schedule(ScheduleContext context) {
       for (auto& n : nodes) {
         if (!preset.empty() && n.id != preset) continue;
         presetFound = true;
-        KJ_IF_MAYBE(r, refusal(n, task, constraints)) {
+        KJ_IF_MAYBE (r, refusal(n, task, constraints)) {
           ++counts[*r];
           continue;
         }
