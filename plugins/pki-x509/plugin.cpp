@@ -1,0 +1,3 @@
+#include "src/pki_server.h"
+
+SWARM_PLUGIN(SWARM_PLUGIN_KIND_PKI, "pki-x509", "0.1.0", swarm::pki::PkiServer)
