@@ -179,6 +179,9 @@ interface Consensus extends(Plugin.Plugin) {
       quorumAtRisk @3 :Text;
       inProgress @4 :Void;
       # Another membership change is still in flight; retry.
+      invalid @5 :Text;
+      # The request can never succeed as asked (a removed ID, which is never reused; already a
+      # member or voter); the text says why.
     }
   }
 
