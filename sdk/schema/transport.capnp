@@ -68,6 +68,9 @@ struct DialResult {
     connected :group {
       peer @0 :Common.Peer;
       connection @1 :Connection;
+      reused @3 :Bool;
+      # true: an open connection to the same address and peer was returned; its bytes keep
+      # flowing to the sink of the dial that opened it, and this dial's `inbound` is released.
     }
     refused @2 :Text;
     # Clear reason: unreachable, handshake failed, certificate refused by peer, wrong identity.
@@ -79,6 +82,6 @@ interface Transport extends(Plugin.Plugin) {
   # First, then again on renewal, root rotation or revocation. Applies to new connections.
   listen @1 (address :Text, acceptor :Acceptor) -> (listener :Listener);
   dial @2 (target :DialTarget, inbound :Common.ByteSink) -> (result :DialResult);
-  # Each call opens a new connection bound to its own `inbound` sink; keeping and reusing
-  # connections per peer is the kernel's job (it holds the Connection capabilities).
+  # Reuses an open, still-valid connection to the same address when the plugin allows it (see
+  # DialResult.connected.reused); otherwise opens a new one bound to `inbound`.
 }
