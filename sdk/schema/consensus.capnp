@@ -71,7 +71,8 @@ struct SnapshotMeta {
 
 struct StartConfig {
   memberId @0 :UInt64;
-  # This node's member ID (0 when joining: the leader assigns one through addMember).
+  # This node's member ID. A joining node uses the ID the leader's addMember() returned (the
+  # kernel carries it over in the join exchange); 0 is refused.
   storageDir @1 :Text;
   # A directory the plugin owns exclusively (log, snapshots).
   dataKey @2 :Data;
@@ -106,6 +107,8 @@ interface PeerNetwork {
   # Host capability: best-effort delivery to other members. The kernel routes by member ID over
   # the transport plugin; a message to an unreachable member is dropped (Raft retries).
   send @0 (to :UInt64, message :Data) -> stream;
+  # Must not fail: a message that cannot be delivered is dropped silently (a failed streaming
+  # call breaks the whole stream in capnp). The kernel notices dead connections itself.
   setMembers @1 (members :List(Member));
   # The addresses to route to changed.
 }
