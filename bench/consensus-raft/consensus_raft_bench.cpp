@@ -242,10 +242,18 @@ ThroughputResult throughput(kj::AsyncIoContext& io, const Options& o, size_t pay
   Load load(io, cluster.client(leader), proposers, payload);
   cluster.sleep(static_cast<int64_t>(o.warmup * 1000) * kj::MILLISECONDS);
   load.measureFromNow();
+  uint64_t termAtStart = cluster.status(leader).term;
   cluster.sleep(static_cast<int64_t>(o.seconds * 1000) * kj::MILLISECONDS);
   load.stop();
   KJ_REQUIRE(cluster.waitLeader() == leader,
              "leadership changed during the run; the figures would mix in an election");
+  // Pre-vote keeps a failed election from bumping the term, so an unchanged term on the leader
+  // means no member ever started a real election during the run.
+  uint64_t termAtEnd = cluster.status(leader).term;
+  KJ_REQUIRE(termAtEnd == termAtStart, "an election happened during the run", termAtStart,
+             termAtEnd);
+  printf("  %zu B x %zu proposers: no election during the %.0f s run (term %llu throughout)\n",
+         payload, proposers, o.seconds, static_cast<unsigned long long>(termAtStart));
   return {payload,
           proposers,
           load.commits / load.seconds(),
