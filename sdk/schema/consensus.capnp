@@ -147,6 +147,11 @@ interface Consensus extends(Plugin.Plugin) {
   # to = 0: pick the most up-to-date voter.
   snapshotNow @9 () -> (meta :SnapshotMeta);
   # Take a snapshot and compact now.
+  proposeBatch @10 (entries :List(Data)) -> (results :List(ProposeResult));
+  # Several proposals in one call, each its own entry, appended in list order (consecutive
+  # indexes when accepted together). results[i] answers entries[i] as propose() would; the call
+  # resolves once every one of them is decided. A kernel coalesces concurrent writes this way to
+  # cross the plugin boundary once per batch instead of once per entry.
 
   struct Position {
     index @0 :UInt64;

@@ -475,6 +475,43 @@ void hundredInOrder(CaseContext& ctx) {
   m.expectPayloads(done, "after 100 proposals");
 }
 
+void batchInOrder(CaseContext& ctx) {
+  Member m(ctx);
+  m.startLeader(Boot::NEW_CLUSTER);
+  auto before = proposeMany(m, 3, "pre");
+  auto request = ctx.as<Consensus>().proposeBatchRequest();
+  std::vector<std::string> data;
+  auto entries = request.initEntries(40);
+  for (uint32_t i = 0; i < entries.size(); ++i) {
+    data.push_back(kj::str("batch-", i, "-", kj::hex(m.rng())).cStr());
+    entries.set(i, kj::arrayPtr(reinterpret_cast<const kj::byte*>(data.back().data()),
+                                data.back().size()));
+  }
+  auto response = ctx.within(request.send(), kCallLimit, "proposeBatch() of 40 entries");
+  auto results = response.getResults();
+  if (results.size() != data.size()) {
+    fail(kj::str("proposeBatch() of ", data.size(), " entries answered ", results.size()));
+  }
+  std::vector<std::pair<uint64_t, std::string>> done = before;
+  for (uint32_t i = 0; i < results.size(); ++i) {
+    auto pos = Member::committed(results[i], "proposeBatch()");
+    if (pos.index <= done.back().first) {
+      fail(kj::str("batch entry ", i, " committed at index ", pos.index, ", not after index ",
+                   done.back().first, ": a batch keeps its order"));
+    }
+    done.emplace_back(pos.index, data[i]);
+  }
+  // Resolved means applied: the whole batch is in the store now, in order, once each.
+  m.expectPayloads(done, "after proposeBatch()");
+  auto after = proposeMany(m, 2, "post");
+  done.insert(done.end(), after.begin(), after.end());
+  m.expectPayloads(done, "after proposals following a batch");
+
+  auto empty = ctx.within(ctx.as<Consensus>().proposeBatchRequest().send(), kCallLimit,
+                          "proposeBatch() of no entries");
+  if (empty.getResults().size() != 0) fail(kj::str("proposeBatch() of no entries answered some"));
+}
+
 void concurrentProposals(CaseContext& ctx) {
   Member m(ctx);
   m.startLeader(Boot::NEW_CLUSTER);
@@ -633,6 +670,8 @@ std::vector<Case> consensusCases() {
        proposeAppliesOnce},
       {"consensus: 100 proposals apply in order with increasing indexes", hundredInOrder},
       {"consensus: 50 concurrent proposals each commit exactly once", concurrentProposals},
+      {"consensus: proposeBatch commits each entry in order and resolves once all are applied",
+       batchInOrder},
       {"consensus: readBarrier covers everything committed", readBarrierCoversCommits},
       {"consensus: status reports this member as leader with its commit and applied indexes",
        statusReportsLeader},

@@ -101,6 +101,63 @@ TEST_CASE("a single-node cluster commits at once, entries and their commit share
   CHECK_FALSE(core.hasReady());
 }
 
+TEST_CASE("a leader's appends may leave before its disk write, unless their commit covers it") {
+  // Three voters: the append carrying a new entry may go out at once (thesis §10.2.1).
+  Network net({1, 2, 3});
+  net.elect(1);
+  net.core(1).propose("x");
+  Ready rd = net.core(1).ready();
+  REQUIRE(rd.entries.size() == 1);
+  size_t early = 0;
+  for (const Message& m : rd.messages) {
+    if (m.type == MessageType::append) {
+      CHECK(rd.sendableBeforePersist(m));
+      ++early;
+    }
+  }
+  CHECK(early == 2);
+  net.core(1).advance(rd);
+
+  // One voter and a learner: the leader commits at append time, so the append telling the
+  // learner so must wait until the leader's disk has the entry.
+  std::vector<Member> members{Member{1, "n1", "a", true}, Member{2, "n2", "b", false}};
+  Core core(configFor(1));
+  Core learner(configFor(2));
+  core.bootstrap(members);
+  learner.bootstrap(members);
+  core.campaign();
+  REQUIRE(core.role() == Role::leader);
+  auto pump = [](Core& from, Core& to) {
+    if (!from.hasReady()) return false;
+    Ready r = from.ready();
+    for (const Message& m : r.messages) to.step(m);
+    from.advance(r);
+    return true;
+  };
+  for (int round = 0; round < 20 && (pump(core, learner) | pump(learner, core)); ++round) {
+  }
+  REQUIRE(learner.appliedIndex() == core.appliedIndex());
+  REQUIRE(core.propose("y").kind == ProposeOutcome::Kind::accepted);
+  rd = core.ready();
+  REQUIRE(rd.entries.size() == 1);
+  REQUIRE(rd.hardState);
+  CHECK(rd.hardState->commit == rd.entries[0].index);
+  bool sawAppend = false;
+  for (const Message& m : rd.messages) {
+    if (m.type != MessageType::append || m.to != 2) continue;
+    sawAppend = true;
+    CHECK(m.commit >= rd.entries[0].index);
+    CHECK_FALSE(rd.sendableBeforePersist(m));
+  }
+  CHECK(sawAppend);
+
+  // Votes and responses always wait for the disk.
+  Message vote;
+  vote.type = MessageType::voteResponse;
+  vote.term = rd.durableTerm;
+  CHECK_FALSE(rd.sendableBeforePersist(vote));
+}
+
 TEST_CASE("propose outcomes: notLeader with a hint, tooLarge with the limit, accepted") {
   Network net({1, 2, 3});
   net.elect(1);

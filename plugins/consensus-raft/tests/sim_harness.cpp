@@ -537,6 +537,11 @@ class Sim {
     }
     note(Tr::ready, n.id, rd.entries.size(), rd.messages.size(), rd.committed.size(),
          rd.hardState ? rd.hardState->commit : c.commitIndex());
+    // As the shell does: the leader's appends leave before its disk write (a crash may then lose
+    // entries that followers already hold).
+    for (const Message& m : rd.messages) {
+      if (rd.sendableBeforePersist(m)) send(k, m);
+    }
     n.pending = std::move(rd);
     schedule(now + rng.below(opt.maxDiskDelay + 1), Ev::sync, k, n.incarnation);
   }
@@ -562,7 +567,9 @@ class Sim {
     }
     if (rd.hardState) n.disk.hardState = *rd.hardState;
     // 2. Send.
-    for (const Message& m : rd.messages) send(k, m);
+    for (const Message& m : rd.messages) {
+      if (!rd.sendableBeforePersist(m)) send(k, m);
+    }
     // 3. Restore and apply.
     if (rd.snapshot) restoreMachine(k, *rd.snapshot);
     for (const Entry& e : rd.committed) applyEntry(k, e);

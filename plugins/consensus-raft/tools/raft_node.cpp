@@ -383,29 +383,62 @@ class Harness {
                   .attach(kj::addRef(c)));
   }
 
+  static Answer answerOf(schema::Consensus::ProposeResult::Reader result) {
+    switch (result.which()) {
+      case schema::Consensus::ProposeResult::COMMITTED:
+        return {Code::ok, u64s({result.getCommitted().getIndex(), result.getCommitted().getTerm()})};
+      case schema::Consensus::ProposeResult::NOT_LEADER:
+        return {Code::notLeader, u64s({result.getNotLeader()})};
+      case schema::Consensus::ProposeResult::TOO_LARGE:
+        return {Code::tooLarge, u64s({result.getTooLarge()})};
+      case schema::Consensus::ProposeResult::LOST_LEADERSHIP: return {Code::lostLeadership, {}};
+    }
+    return {Code::error, {}};
+  }
+
+  // Proposals that arrive from every client within one turn of the event loop cross the plugin
+  // boundary as one proposeBatch(), as the kernel's store coalesces concurrent writes.
+  struct QueuedProposal {
+    std::string data;
+    kj::Own<kj::PromiseFulfiller<Answer>> fulfiller;
+  };
+  std::vector<QueuedProposal> queuedProposals;
+  bool batchScheduled = false;
+
+  kj::Promise<Answer> queueProposal(const std::string& payload) {
+    auto paf = kj::newPromiseAndFulfiller<Answer>();
+    queuedProposals.push_back({payload, kj::mv(paf.fulfiller)});
+    if (!batchScheduled) {
+      batchScheduled = true;
+      tasks.add(kj::evalLast([this]() { return sendBatch(); }));
+    }
+    return kj::mv(paf.promise);
+  }
+
+  kj::Promise<void> sendBatch() {
+    batchScheduled = false;
+    auto batch = std::make_shared<std::vector<QueuedProposal>>(std::move(queuedProposals));
+    queuedProposals.clear();
+    auto request = consensus.proposeBatchRequest();
+    auto entries = request.initEntries(batch->size());
+    for (size_t i = 0; i < batch->size(); ++i) entries.set(i, bytesOf((*batch)[i].data));
+    return request.send().then(
+        [batch](capnp::Response<schema::Consensus::ProposeBatchResults>&& r) {
+          auto results = r.getResults();
+          for (size_t i = 0; i < batch->size(); ++i) {
+            (*batch)[i].fulfiller->fulfill(i < results.size() ? answerOf(results[i])
+                                                              : Answer{Code::error, {}});
+          }
+        },
+        [batch](kj::Exception&& e) {
+          for (auto& q : *batch) q.fulfiller->reject(kj::cp(e));
+        });
+  }
+
   kj::Promise<Answer> handle(Op op, const std::string& payload) {
     ByteReader args(payload);
     switch (op) {
-      case Op::propose: {
-        auto request = consensus.proposeRequest();
-        request.setData(bytesOf(payload));
-        return request.send().then(
-            [](capnp::Response<schema::Consensus::ProposeResults>&& r) -> Answer {
-              auto result = r.getResult();
-              switch (result.which()) {
-                case schema::Consensus::ProposeResult::COMMITTED:
-                  return {Code::ok, u64s({result.getCommitted().getIndex(),
-                                          result.getCommitted().getTerm()})};
-                case schema::Consensus::ProposeResult::NOT_LEADER:
-                  return {Code::notLeader, u64s({result.getNotLeader()})};
-                case schema::Consensus::ProposeResult::TOO_LARGE:
-                  return {Code::tooLarge, u64s({result.getTooLarge()})};
-                case schema::Consensus::ProposeResult::LOST_LEADERSHIP:
-                  return {Code::lostLeadership, {}};
-              }
-              return {Code::error, {}};
-            });
-      }
+      case Op::propose: return queueProposal(payload);
       case Op::read:
         return consensus.readBarrierRequest().send().then(
             [](capnp::Response<schema::Consensus::ReadBarrierResults>&& r) -> Answer {

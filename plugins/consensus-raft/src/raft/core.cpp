@@ -788,10 +788,17 @@ bool Core::maybeCommit() {
   std::vector<Index>& matches = matchScratch;
   for (;;) {
     matches.clear();
+    // The leader's own copy counts once it is on disk: its appends may leave before its write
+    // (Ready::sendableBeforePersist), and a commit index must never cover an entry a crash can
+    // take from the majority. A lone voter counts at once: its entries and their commit are
+    // persisted by the same Ready, before anything acts on that commit.
+    bool loneVoter = members.voterCount() == 1;
     for (const Member& m : members.members) {
       if (!m.voter) continue;
       const Progress* pr = findPeer(m.id);
-      matches.push_back(pr ? pr->match : 0);
+      Index match = pr ? pr->match : 0;
+      if (m.id == cfg.id && !loneVoter) match = std::min(match, log.stable());
+      matches.push_back(match);
     }
     if (matches.empty()) break;
     Index idx = quorumIndex(matches);
@@ -1331,6 +1338,7 @@ Ready Core::ready() {
     lastSoftState = ss;
   }
   HardState hs{currentTerm, votedFor, log.committed()};
+  rd.durableTerm = lastHardState.term;
   if (hs != lastHardState) {
     rd.hardState = hs;
     lastHardState = hs;
@@ -1383,6 +1391,8 @@ void Core::advance(const Ready& rd) {
     }
   }
   if (!rd.committed.empty()) log.appliedTo(rd.committed.back().index);
+  // Followers may have acknowledged these entries while the leader's own write ran.
+  if (state == Role::leader && !rd.entries.empty()) maybeCommit();
 }
 
 Status Core::status() const {

@@ -16,7 +16,8 @@
 //                          persisted suffix from entries[0].index, then append)
 //            rd.hardState (if set)
 //       2. send rd.messages (encode(); best effort, any order, drop if unreachable). Never before
-//          step 1 has reached disk: votes and acknowledgements promise what is on disk.
+//          step 1 has reached disk: votes and acknowledgements promise what is on disk. The one
+//          exception, rd.sendableBeforePersist(m), may be sent before step 1 starts.
 //       3. if rd.snapshot: hand rd.snapshot->data to the state machine's restore().
 //          Apply rd.committed, in order. (These are durable: step 1 ran first.)
 //       4. act on rd.softState (leader/role changes), rd.membership (peer addresses), and
@@ -132,14 +133,29 @@ struct Ready {
   std::optional<HardState> hardState;   // changed since the last Ready
   std::optional<Snapshot> snapshot;     // received from the leader: persist, then restore
   std::vector<Entry> entries;           // persist (see the loop above)
-  std::vector<Message> messages;        // send after persisting
+  std::vector<Message> messages;        // send after persisting, except sendableBeforePersist()
   std::vector<Entry> committed;         // apply after persisting, in order
   std::vector<ReadState> readStates;
   std::optional<Membership> membership;  // adopted membership changed since the last Ready
 
+  Term durableTerm = 0;                 // the term already on disk before this Ready
+
   bool empty() const {
     return !softState && !hardState && !snapshot && entries.empty() && messages.empty() &&
            committed.empty() && readStates.empty() && !membership;
+  }
+
+  // The leader's own messages (appends, heartbeats, snapshot chunks) of a term already on disk
+  // may go out while this Ready persists (thesis §10.2.1): they promise nothing about the
+  // leader's disk. Only if the commit index they carry covers none of this Ready's entries, though:
+  // with a single voter (and learners) the leader commits at append time, and a learner must not
+  // apply an entry its leader may lose in a crash. Votes and responses always wait: they promise
+  // what is on disk.
+  bool sendableBeforePersist(const Message& m) const {
+    bool leaderMessage = m.type == MessageType::append || m.type == MessageType::heartbeat ||
+                         m.type == MessageType::snapshot;
+    Index firstUnsynced = entries.empty() ? UINT64_MAX : entries.front().index;
+    return leaderMessage && m.term == durableTerm && m.commit < firstUnsynced && !snapshot;
   }
 };
 

@@ -72,21 +72,41 @@ kj::Promise<void> Node::step(StepContext context) {
   return kj::READY_NOW;
 }
 
+namespace {
+
+void writeProposeResult(const ProposeAnswer& a, schema::Consensus::ProposeResult::Builder out) {
+  switch (a.kind) {
+    case ProposeAnswer::Kind::committed: {
+      auto position = out.initCommitted();
+      position.setIndex(a.position.index);
+      position.setTerm(a.position.term);
+      break;
+    }
+    case ProposeAnswer::Kind::notLeader: out.setNotLeader(a.leaderHint); break;
+    case ProposeAnswer::Kind::tooLarge: out.setTooLarge(a.limit); break;
+    case ProposeAnswer::Kind::lostLeadership: out.setLostLeadership(); break;
+  }
+}
+
+}  // namespace
+
 kj::Promise<void> Node::propose(ProposeContext context) {
   auto answer = running().propose(context.getParams().getData());
   return answer.then([context](ProposeAnswer a) mutable {
-    auto out = context.getResults().initResult();
-    switch (a.kind) {
-      case ProposeAnswer::Kind::committed: {
-        auto position = out.initCommitted();
-        position.setIndex(a.position.index);
-        position.setTerm(a.position.term);
-        break;
-      }
-      case ProposeAnswer::Kind::notLeader: out.setNotLeader(a.leaderHint); break;
-      case ProposeAnswer::Kind::tooLarge: out.setTooLarge(a.limit); break;
-      case ProposeAnswer::Kind::lostLeadership: out.setLostLeadership(); break;
-    }
+    writeProposeResult(a, context.getResults().initResult());
+  });
+}
+
+kj::Promise<void> Node::proposeBatch(ProposeBatchContext context) {
+  Replica& replica = running();
+  auto entries = context.getParams().getEntries();
+  // Every entry reaches the core before the Ready loop runs, so they share one Ready: one
+  // persist, one round of appends.
+  auto answers = kj::heapArrayBuilder<kj::Promise<ProposeAnswer>>(entries.size());
+  for (auto data : entries) answers.add(replica.propose(data));
+  return kj::joinPromises(answers.finish()).then([context](kj::Array<ProposeAnswer> all) mutable {
+    auto out = context.getResults().initResults(all.size());
+    for (size_t i = 0; i < all.size(); ++i) writeProposeResult(all[i], out[i]);
   });
 }
 

@@ -17,6 +17,7 @@ class Node final : public sdk::PluginServer<schema::Consensus> {
   kj::Promise<void> start(StartContext context) override;
   kj::Promise<void> step(StepContext context) override;
   kj::Promise<void> propose(ProposeContext context) override;
+  kj::Promise<void> proposeBatch(ProposeBatchContext context) override;
   kj::Promise<void> readBarrier(ReadBarrierContext context) override;
   kj::Promise<void> status(StatusContext context) override;
   kj::Promise<void> addMember(AddMemberContext context) override;

@@ -259,6 +259,10 @@ void Replica::processReady() {
       while (early < rd->committed.size() && rd->committed[early].index < firstNew) ++early;
     }
     if (early > 0) enqueueApply(rd->committed, 0, early);
+    // The leader's appends go out while its own disk works (Ready::sendableBeforePersist).
+    for (const Message& m : rd->messages) {
+      if (rd->sendableBeforePersist(m)) send(m);
+    }
 
     // 1. persist, on the persister's thread. A commit index that moved is written too, not
     //    only term and vote: forceNewCluster keeps exactly what the persisted commit index
@@ -307,7 +311,9 @@ void Replica::processReady() {
 void Replica::finishReady(const Ready& rd, size_t early) {
   if (!running()) return;
   try {
-    for (const Message& m : rd.messages) send(m);  // 2
+    for (const Message& m : rd.messages) {  // 2
+      if (!rd.sendableBeforePersist(m)) send(m);
+    }
     if (rd.snapshot) {                             // 3
       lastSnapshotSize = rd.snapshot->data ? rd.snapshot->data->size() : 0;
       enqueueRestore(*rd.snapshot);

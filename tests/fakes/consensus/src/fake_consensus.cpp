@@ -229,16 +229,15 @@ kj::Promise<void> FakeConsensus::step(StepContext context) {
   return kj::READY_NOW;
 }
 
-kj::Promise<void> FakeConsensus::propose(ProposeContext context) {
-  auto result = context.getResults().initResult();
+kj::Maybe<LogEntry> FakeConsensus::admit(capnp::Data::Reader data,
+                                         schema::Consensus::ProposeResult::Builder result) {
   if (!leading()) {
     result.setNotLeader(0);
-    return kj::READY_NOW;
+    return nullptr;
   }
-  auto data = context.getParams().getData();
   if (data.size() > maxMessageBytes) {
     result.setTooLarge(maxMessageBytes);
-    return kj::READY_NOW;
+    return nullptr;
   }
   KJ_IF_MAYBE (b, broken) {
     sdk::fail(*b);
@@ -249,12 +248,30 @@ kj::Promise<void> FakeConsensus::propose(ProposeContext context) {
   }  // durable before anything else sees it
   lastIndex = commitIndex = e.index;
   entries.push_back(e);
-  uint64_t index = e.index, entryTerm = e.term;
-  return enqueueApply({kj::mv(e)}).then([context, index, entryTerm]() mutable {
-    auto committed = context.getResults().getResult().initCommitted();
-    committed.setIndex(index);
-    committed.setTerm(entryTerm);
-  });
+  auto committed = result.initCommitted();  // written now, readable once the apply resolves
+  committed.setIndex(e.index);
+  committed.setTerm(e.term);
+  return kj::mv(e);
+}
+
+kj::Promise<void> FakeConsensus::propose(ProposeContext context) {
+  KJ_IF_MAYBE (e, admit(context.getParams().getData(), context.getResults().initResult())) {
+    return enqueueApply({kj::mv(*e)}).attach(kj::mv(context));
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> FakeConsensus::proposeBatch(ProposeBatchContext context) {
+  auto entries = context.getParams().getEntries();
+  auto results = context.getResults().initResults(entries.size());
+  std::vector<LogEntry> batch;
+  for (uint32_t i = 0; i < entries.size(); ++i) {
+    KJ_IF_MAYBE (e, admit(entries[i], results[i])) {
+      batch.push_back(kj::mv(*e));
+    }
+  }
+  if (batch.empty()) return kj::READY_NOW;
+  return enqueueApply(kj::mv(batch)).attach(kj::mv(context));
 }
 
 kj::Promise<void> FakeConsensus::readBarrier(ReadBarrierContext context) {

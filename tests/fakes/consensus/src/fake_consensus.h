@@ -22,6 +22,7 @@ class FakeConsensus final : public sdk::PluginServer<schema::Consensus>,
   kj::Promise<void> start(StartContext context) override;
   kj::Promise<void> step(StepContext context) override;
   kj::Promise<void> propose(ProposeContext context) override;
+  kj::Promise<void> proposeBatch(ProposeBatchContext context) override;
   kj::Promise<void> readBarrier(ReadBarrierContext context) override;
   kj::Promise<void> status(StatusContext context) override;
   kj::Promise<void> addMember(AddMemberContext context) override;
@@ -41,6 +42,9 @@ class FakeConsensus final : public sdk::PluginServer<schema::Consensus>,
 
   // Applies `batch` after everything queued before it; resolves once the machine has it.
   kj::Promise<void> enqueueApply(std::vector<LogEntry> batch);
+  // Appends one proposal (durably) and writes its result, or writes why not and returns null.
+  kj::Maybe<LogEntry> admit(capnp::Data::Reader data,
+                            schema::Consensus::ProposeResult::Builder result);
   kj::Promise<void> sendApply(std::vector<LogEntry> batch);
   kj::Promise<void> sendSnapshot(Snapshot snapshot);
 
