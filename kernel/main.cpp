@@ -3,6 +3,10 @@
 #include "errors.h"
 #include "kernel.h"
 #include "logging.h"
+#include "api_routes.h"
+#include "http/bridge.h"
+#include "http/server.h"
+#include "swarm_node.h"
 
 #include <swarm/plugin.h>
 
@@ -14,6 +18,8 @@
 #include <cstring>
 #include <optional>
 #include <string>
+
+#include <unistd.h>
 
 #ifndef SWARM_KERNEL_VERSION
 #define SWARM_KERNEL_VERSION "0.0.0"
@@ -35,6 +41,10 @@ constexpr const char* kUsage =
     "  --stop-timeout-ms N       time each plugin gets to stop before it is abandoned or killed\n"
     "                            (default 5000)\n"
     "  --health-interval-ms N    time between plugin health checks (default 10000)\n"
+    "  --state-dir DIR           the node's state: swarm identity, keys, consensus log\n"
+    "                            (default /var/lib/swarm-kernel)\n"
+    "  --api-socket PATH         the Docker-compatible API's Unix socket, mode 0600\n"
+    "                            (default /var/run/swarm-kernel.sock)\n"
     "  --version                 print the version and the plugin ABI version\n"
     "  --help                    print this help\n";
 
@@ -43,6 +53,8 @@ struct Args {
   bool check = false;
   spdlog::level::level_enum logLevel = spdlog::level::info;
   swarm::kernel::KernelOptions options;
+  std::string stateDir = "/var/lib/swarm-kernel";
+  std::string apiSocket = "/var/run/swarm-kernel.sock";
 };
 
 [[noreturn]] void usageError(const std::string& message) {
@@ -91,12 +103,24 @@ Args parseArgs(int argc, char** argv) {
       args.options.plugin.stopTimeout = std::chrono::milliseconds(parseMillis(arg, value()));
     } else if (arg == "--health-interval-ms") {
       args.options.healthInterval = std::chrono::milliseconds(parseMillis(arg, value()));
+    } else if (arg == "--state-dir") {
+      args.stateDir = value();
+      if (args.stateDir.empty()) usageError("--state-dir needs a directory");
+    } else if (arg == "--api-socket") {
+      args.apiSocket = value();
+      if (args.apiSocket.empty()) usageError("--api-socket needs a path");
     } else {
       usageError("unknown option '" + arg + "'");
     }
   }
   if (args.plugins.empty()) usageError("--plugins <plugins.conf> is required");
   return args;
+}
+
+std::string hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
 }
 
 }  // namespace
@@ -126,7 +150,25 @@ int main(int argc, char** argv) {
       log->info("check passed: every plugin started, configured and reported healthy");
       return 0;
     }
-    auto outcome = kernel.run();
+    // The manager: its state, then the API. Handlers run on this thread's event loop, reached
+    // from the HTTP thread through the bridge.
+    swarm::http::Bridge bridge;
+    swarm::kernel::SwarmNodeOptions nodeOptions;
+    nodeOptions.stateDir = args.stateDir;
+    nodeOptions.hostname = hostname();
+    nodeOptions.engineVersion = SWARM_KERNEL_VERSION;
+    swarm::kernel::SwarmNode node(io, kernel, nodeOptions);
+    node.resume().wait(io.waitScope);
+
+    swarm::http::ServerOptions serverOptions;
+    serverOptions.serverVersion = SWARM_KERNEL_VERSION;
+    serverOptions.unixSocket = args.apiSocket;
+    swarm::http::Server server(serverOptions, bridge.mailbox());
+    swarm::kernel::addApiRoutes(server, node, {SWARM_KERNEL_VERSION, nodeOptions.hostname, args.stateDir});
+    server.start();
+    log->info("serving the Docker-compatible API on unix://{}", args.apiSocket);
+
+    auto outcome = kernel.run([&]() { server.stopAsync().wait(io.waitScope); });
     if (outcome.exitCode != 0) {
       std::fprintf(stderr, "swarm-kernel: error: %s\n", outcome.why.c_str());
     }

@@ -50,7 +50,8 @@ struct Cluster {
   joinTokens @4 :Pki.JoinTokens;
   revoked @5 :List(RevokedCertificate);
   unlockKeySealed @6 :Data;
-  # Autolock: the unlock key, sealed under the cluster's key-encryption key; empty when off.
+  # Autolock: the cluster's unlock key (32 bytes), so any manager can show it (swarm unlock-key);
+  # empty when off. It is sealed at rest by the consensus log's own encryption.
   rootRotationInProgress @7 :Bool;
   lastForcedRotation @8 :UInt64;
 }
@@ -140,4 +141,11 @@ struct Snapshot {
   # The whole store as of appliedIndex: one message per chunk, objects in kind then ID order.
   appliedIndex @0 :UInt64;
   objects @1 :List(Object);
+  sequence @2 :UInt32;
+  # This chunk's position, from 0: a missing, repeated or reordered chunk is refused on restore.
+  last @3 :Bool;
+  # Set on the final chunk only: a truncated snapshot is refused on restore.
+  digest @4 :Data;
+  # Final chunk only: the store's digest (BLAKE2b-256 over appliedIndex and every object's
+  # canonical bytes, in order); restore recomputes it, so corrupted content is refused.
 }

@@ -138,7 +138,7 @@ kj::Promise<void> Kernel::healthLoop() {
       .then([this]() { return healthLoop(); });
 }
 
-Kernel::Outcome Kernel::run() {
+Kernel::Outcome Kernel::run(const std::function<void()>& beforeStop) {
   auto signalled = [this](int signum, const char* name) {
     return io.unixEventPort.onSignal(signum).then([name](siginfo_t) {
       return Outcome{0, std::string("received ") + name};
@@ -159,6 +159,7 @@ Kernel::Outcome Kernel::run() {
   } else {
     log->error("{}; stopping", result.why);
   }
+  if (beforeStop) beforeStop();
   stop();
   return result;
 }

@@ -13,6 +13,7 @@
 #include <spdlog/logger.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,7 +39,8 @@ class Kernel {
   };
   // Blocks until a stop signal or a plugin failure, then stops every plugin. Needs SIGTERM and
   // SIGINT captured (kj::UnixEventPort::captureSignal) before any thread was started.
-  Outcome run();
+  // `beforeStop` runs on the outcome, before the plugins stop (the manager closes its API).
+  Outcome run(const std::function<void()>& beforeStop = {});
   void stop();
 
   PluginInstance& plugin(schema::Kind kind);

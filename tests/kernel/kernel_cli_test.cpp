@@ -101,6 +101,11 @@ class KernelProcess {
   KernelProcess(const Scratch& scratch, std::vector<std::string> args)
       : outputPath(scratch.dir / ("kernel-output-" + std::to_string(++runs) + ".log")) {
     args.insert(args.begin(), SWARM_KERNEL_BIN);
+    // Each run its own manager state and API socket: tests run in parallel.
+    for (const char* flag : {"--state-dir", "--api-socket"}) {
+      args.push_back(flag);
+      args.push_back((scratch.dir / (std::string(flag + 2) + "-" + std::to_string(runs))).string());
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

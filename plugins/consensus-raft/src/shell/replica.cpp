@@ -187,6 +187,10 @@ kj::Promise<void> Replica::bootFromDisk() {
       core = std::make_unique<Core>(settings.coreConfig(), std::move(initial));
       if (settings.boot == Boot::newCluster) core->bootstrap(settings.initialMembers);
       if (settings.boot == Boot::forceNewCluster) core->forceNewCluster();
+      // The only voter has no one to wait for: an election timeout would only delay its first
+      // write (swarm init, a restarted one-manager swarm).
+      const Membership& members = core->membership();
+      if (members.voterCount() == 1 && members.isVoter(settings.memberId)) core->campaign();
     } catch (const std::exception& e) {
       core.reset();
       sdk::fail(kj::str("start(): ", e.what()));

@@ -1,0 +1,532 @@
+// GCC 12 reports a false -Wmaybe-uninitialized inside kj::_::ExceptionOr<T> for promises of
+// structs holding std::string (see replication.cpp).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "swarm_node.h"
+
+#include "errors.h"
+#include "logging.h"
+#include "store/object_id.h"
+
+#include <swarm/schema/pki.capnp.h>
+
+#include <kj/debug.h>
+#include <sodium.h>
+#include <sys/utsname.h>
+
+#include <chrono>
+
+namespace swarm::kernel {
+namespace {
+
+constexpr const char* kNotInSwarm =
+    "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "
+    "connect this node to swarm and try again.";
+constexpr const char* kLocked =
+    "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker "
+    "swarm unlock\" to unlock it.";
+constexpr const char* kPurposeDataKey = "raft data key";
+constexpr const char* kPurposeTlsKey = "TLS key";
+
+kj::ArrayPtr<const kj::byte> bytesOf(std::string_view s) {
+  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+std::string str(capnp::Data::Reader d) {
+  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+}
+std::string keyString(const SecretKey& key) {
+  return std::string(reinterpret_cast<const char*>(key.data()), key.size());
+}
+
+// "host:port" split; the port defaults to 2377 (Swarm's manager port).
+std::pair<std::string, std::string> splitHostPort(const std::string& addr) {
+  if (addr.empty()) return {"", "2377"};
+  if (addr.front() == '[') {
+    auto close = addr.find(']');
+    if (close == std::string::npos) throw SwarmError(400, "invalid address \"" + addr + "\": unclosed [");
+    std::string host = addr.substr(1, close - 1);
+    if (close + 1 < addr.size() && addr[close + 1] == ':') return {host, addr.substr(close + 2)};
+    return {host, "2377"};
+  }
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos) return {addr, "2377"};
+  if (addr.find(':') != colon) return {addr, "2377"};  // a bare IPv6 address
+  return {addr.substr(0, colon), addr.substr(colon + 1)};
+}
+
+bool unspecified(const std::string& host) { return host.empty() || host == "0.0.0.0" || host == "::"; }
+
+std::string architecture() {
+  struct utsname u {};
+  if (uname(&u) != 0) return "";
+  std::string machine = u.machine;
+  return machine;
+}
+
+uint64_t randomMemberId() {
+  uint64_t id = 0;
+  while (id == 0) randombytes_buf(&id, sizeof(id));
+  return id;
+}
+
+// A ProposeError as the API shows it (Docker's wording where it has one).
+SwarmError proposeFailure(const ProposeError& e) {
+  switch (e.kind) {
+    case ProposeError::Kind::notLeader:
+    case ProposeError::Kind::noLeader:
+      return SwarmError(503, "The swarm does not have a leader. It's possible that too few managers "
+                             "are online. Make sure more than half of the managers are online.");
+    case ProposeError::Kind::tooLarge: return SwarmError(400, e.message);
+    case ProposeError::Kind::lostLeadership: return SwarmError(503, e.message);
+    case ProposeError::Kind::stopped: return SwarmError(503, e.message);
+  }
+  return SwarmError(500, e.message);
+}
+
+}  // namespace
+
+const char* localStateName(LocalState state) {
+  switch (state) {
+    case LocalState::inactive: return "inactive";
+    case LocalState::pending: return "pending";
+    case LocalState::active: return "active";
+    case LocalState::error: return "error";
+    case LocalState::locked: return "locked";
+  }
+  return "error";
+}
+
+SwarmNode::SwarmNode(kj::AsyncIoContext& io, Kernel& kernel, SwarmNodeOptions options)
+    : io(io), kernel(kernel), options(std::move(options)), log(logger("swarm")),
+      stateFile(this->options.stateDir) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+  resetStore();
+}
+
+SwarmNode::~SwarmNode() { stopConsensus(); }
+
+void SwarmNode::resetStore() {
+  stopConsensus();
+  storePtr = kj::heap<store::Store>();
+  auto replication = kj::heap<Replication>(*storePtr);
+  replicationPtr = replication.get();
+  replicationPtr->onViewChange([this](const ConsensusView& view) {
+    if (view.isLeader()) {
+      KJ_IF_MAYBE (waiter, leadershipWaiter) {
+        (*waiter)->fulfill();
+        leadershipWaiter = nullptr;
+      }
+    }
+  });
+  machine = schema::StateMachine::Client(kj::mv(replication));
+  loadedRoot.clear();
+  rootWatch = storePtr->subscribe([this](const store::Event& event) {
+    if (event.type == store::Event::Type::commit || event.type == store::Event::Type::reset) {
+      loadRootIfChanged();
+    }
+  });
+}
+
+void SwarmNode::loadRootIfChanged() {
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (clusters.empty()) return;
+  auto root = clusters.front()->reader().getCluster().getRootCa();
+  std::string cert = str(root.getCert());
+  if (cert == loadedRoot) return;
+  loadedRoot = cert;
+  auto request = pki().loadRootRequest();
+  request.setRoot(root);
+  // Later PKI calls are delivered after this one (capnp keeps a capability's calls in order).
+  tasks.add(request.send().ignoreResult());
+}
+
+void SwarmNode::TaskErrors::taskFailed(kj::Exception&& e) {
+  node.log->error("loading the cluster's root CA into the PKI plugin failed: {}", describe(e));
+}
+
+void SwarmNode::stopConsensus() {
+  if (replicationPtr != nullptr) replicationPtr->detach();
+}
+
+int64_t SwarmNode::now() const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<std::string> SwarmNode::unlockKey() const {
+  if (!self.unlockKey) return std::nullopt;
+  return formatUnlockKey(*self.unlockKey);
+}
+
+schema::Pki::Client SwarmNode::pki() {
+  return kernel.plugin(schema::Kind::PKI).bootstrap().castAs<schema::Pki>();
+}
+
+void SwarmNode::requireManager() const {
+  if (localState == LocalState::locked) throw SwarmError(503, kLocked);
+  if (!isManager()) throw SwarmError(503, kNotInSwarm);
+}
+
+kj::Promise<uint64_t> SwarmNode::write(store::TransactionBuilder tx) {
+  requireManager();
+  std::string entry;
+  try {
+    entry = tx.encode(now());
+  } catch (const kj::Exception& e) {
+    throw SwarmError(400, describe(e));
+  }
+  return replicationPtr->propose(std::move(entry)).then([](Replication::Outcome outcome) -> uint64_t {
+    if (outcome.failed) throw proposeFailure(*outcome.failed);
+    const store::ApplyResult& result = *outcome.applied;
+    if (!result.ok()) throw SwarmError(store::httpStatus(result.status), result.message);
+    return outcome.index;
+  });
+}
+
+// ---- consensus --------------------------------------------------------------------------------
+
+// A one-manager swarm has no peers; joins bring the transport in (a later change).
+class NoPeersNetwork final : public schema::PeerNetwork::Server {
+ public:
+  kj::Promise<void> send(SendContext) override { return kj::READY_NOW; }
+  kj::Promise<void> setMembers(SetMembersContext) override { return kj::READY_NOW; }
+};
+
+kj::Promise<void> SwarmNode::startConsensus(schema::StartConfig::Bootstrap::Which mode,
+                                            const std::string& dataKey,
+                                            const std::string& memberAddress) {
+  auto consensus = kernel.plugin(schema::Kind::CONSENSUS).bootstrap().castAs<schema::Consensus>();
+  auto request = consensus.startRequest();
+  auto config = request.initConfig();
+  config.setMemberId(self.raftMemberId);
+  auto raftDir = options.stateDir / "raft";
+  config.setStorageDir(raftDir.string());
+  config.setDataKey(bytesOf(dataKey));
+  auto bootstrap = config.getBootstrap();
+  switch (mode) {
+    case schema::StartConfig::Bootstrap::NEW_CLUSTER: {
+      auto members = bootstrap.initNewCluster(1);
+      members[0].setId(self.raftMemberId);
+      members[0].setNodeId(self.nodeId);
+      members[0].setAddress(memberAddress);
+      members[0].setVoter(true);
+      break;
+    }
+    case schema::StartConfig::Bootstrap::FORCE_NEW_CLUSTER: bootstrap.setForceNewCluster(); break;
+    default: bootstrap.setRestart(); break;
+  }
+  request.setNetwork(kj::heap<NoPeersNetwork>());
+  KJ_IF_MAYBE (m, machine) {
+    request.setMachine(*m);
+  }
+  replicationPtr->attach(consensus);
+  consensusStarted = true;
+  return request.send().ignoreResult();
+}
+
+kj::Promise<void> SwarmNode::waitForLeadership() {
+  if (replicationPtr->view().isLeader()) return kj::READY_NOW;
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  leadershipWaiter = kj::mv(paf.fulfiller);
+  return io.provider->getTimer().timeoutAfter(options.leaderWait, kj::mv(paf.promise));
+}
+
+// ---- init ---------------------------------------------------------------------------------------
+
+kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
+                                         kj::Own<capnp::MallocMessageBuilder> specMessage) {
+  if (localState == LocalState::locked) throw SwarmError(503, kLocked);
+  if (localState != LocalState::inactive) {
+    throw SwarmError(503, "This node is already part of a swarm. Use \"docker swarm leave\" to "
+                          "leave this swarm and join another one.");
+  }
+  if (consensusStarted) {
+    // The consensus plugin serves one log per process: start() is refused a second time.
+    throw SwarmError(503, "this node left a swarm since swarm-kernel started; restart swarm-kernel "
+                          "before initializing a new swarm");
+  }
+  if (request.forceNewCluster) {
+    throw SwarmError(400, "--force-new-cluster recovers a manager that has swarm data, and this "
+                          "node has none; run swarm init without it");
+  }
+  auto [listenHost, listenPort] = splitHostPort(request.listenAddr);
+  std::string advertise = request.advertiseAddr;
+  if (advertise.empty()) {
+    if (unspecified(listenHost)) {
+      throw SwarmError(400, "could not choose an IP address to advertise since the listen address "
+                            "is unspecified - specify one with --advertise-addr");
+    }
+    advertise = listenHost + ":" + listenPort;
+  } else {
+    auto [host, port] = splitHostPort(advertise);
+    if (unspecified(host)) {
+      throw SwarmError(400, "advertise address must be a non-zero IP address or network interface "
+                            "(with optional port number)");
+    }
+    advertise = host + ":" + port;
+  }
+
+  self = Self{};
+  self.nodeId = store::newObjectId(store::systemRandom());
+  self.clusterId = store::newObjectId(store::systemRandom());
+  self.listenAddr = listenHost + ":" + listenPort;
+  self.advertiseAddr = advertise;
+  self.manager = true;
+  self.raftMemberId = randomMemberId();
+  if (request.autoLockManagers) self.unlockKey = randomKey();
+  localState = LocalState::pending;
+
+  auto spec = specMessage->getRoot<store::schema::ClusterSpec>();
+  spec.getAnnotations().setName("default");
+  auto pki = this->pki();
+
+  auto rootRequest = pki.createRootRequest();
+  auto wanted = rootRequest.initRequest();
+  if (!request.ca.signingCaCert.empty()) {
+    auto provided = wanted.initProvided();
+    provided.setCert(bytesOf(request.ca.signingCaCert));
+    provided.setKey(bytesOf(request.ca.signingCaKey));
+  } else if (spec.getExternalCas().size() > 0) {
+    auto external = wanted.initExternal();
+    external.setCas(spec.getExternalCas());
+    auto caCert = spec.getExternalCas()[0].getCaCert();
+    if (caCert.size() == 0) {
+      localState = LocalState::inactive;
+      throw SwarmError(400, "an external CA needs the certificate it signs with: give "
+                            "--external-ca protocol=cfssl,url=...,cacert=<file>");
+    }
+    external.setCert(caCert);
+  } else {
+    wanted.initGenerate();
+  }
+
+  struct Pending {
+    kj::Own<capnp::MallocMessageBuilder> spec;
+    capnp::MallocMessageBuilder root;
+    capnp::MallocMessageBuilder tokens;
+    std::string chain, key, dataKey;
+  };
+  auto pending = kj::heap<Pending>();
+  pending->spec = kj::mv(specMessage);
+  Pending& p = *pending;
+  auto identityOf = [this](schema::Identity::Builder identity) {
+    identity.setNodeId(self.nodeId);
+    identity.setRole(schema::NodeRole::MANAGER);
+    identity.setClusterId(self.clusterId);
+  };
+
+  return rootRequest.send()
+      .then([this, pki, &p](capnp::Response<schema::Pki::CreateRootResults>&& created) mutable {
+        p.root.setRoot(created.getRoot());
+        auto load = pki.loadRootRequest();
+        load.setRoot(created.getRoot());
+        return load.send().ignoreResult();
+      })
+      .then([pki, &p]() mutable {
+        auto tokens = pki.makeJoinTokensRequest();
+        tokens.initRotate();
+        return tokens.send().then([&p](capnp::Response<schema::Pki::MakeJoinTokensResults>&& r) {
+          p.tokens.setRoot(r.getTokens());
+        });
+      })
+      .then([pki, identityOf]() mutable {
+        auto csr = pki.makeCsrRequest();
+        identityOf(csr.initIdentity());
+        return csr.send();
+      })
+      .then([this, pki, identityOf, &p](capnp::Response<schema::Pki::MakeCsrResults>&& made) mutable {
+        p.key = str(made.getKey());
+        auto issue = pki.issueRequest();
+        issue.setCsr(made.getCsr());
+        identityOf(issue.initIdentity());
+        issue.setValidity(p.spec->getRoot<store::schema::ClusterSpec>().getNodeCertExpiry());
+        issue.setNow(now());
+        return issue.send();
+      })
+      .then([this, &p](capnp::Response<schema::Pki::IssueResults>&& issued) {
+        p.chain = str(issued.getCertificate().getChain());
+        p.dataKey = keyString(randomKey());
+        // A crashed earlier init may have left a log behind; this cluster starts from nothing.
+        std::error_code ec;
+        std::filesystem::remove_all(options.stateDir / "raft", ec);
+        std::filesystem::create_directories(options.stateDir, ec);
+        if (ec) {
+          throw SwarmError(500, "cannot create the state directory " + options.stateDir.string() +
+                                    ": " + ec.message());
+        }
+        return startConsensus(schema::StartConfig::Bootstrap::NEW_CLUSTER, p.dataKey,
+                              self.advertiseAddr);
+      })
+      .then([this]() { return waitForLeadership(); })
+      .then([this, &p, request]() {
+        localState = LocalState::active;  // write() needs it; undone below on failure
+        int64_t at = now();
+        store::TransactionBuilder tx;
+        {
+          capnp::MallocMessageBuilder message;
+          auto cluster = message.initRoot<store::schema::Object>().initCluster();
+          cluster.setId(self.clusterId);
+          cluster.setSpec(p.spec->getRoot<store::schema::ClusterSpec>().asReader());
+          cluster.setRootCa(p.root.getRoot<schema::RootCa>().asReader());
+          cluster.setJoinTokens(p.tokens.getRoot<schema::JoinTokens>().asReader());
+          cluster.getSpec().setAutoLockManagers(self.unlockKey.has_value());
+          // The consensus log holding it is sealed at rest; managers hand it to `unlock-key`.
+          if (self.unlockKey) cluster.setUnlockKeySealed(bytesOf(keyString(*self.unlockKey)));
+          tx.create(message.getRoot<store::schema::Object>().asReader());
+        }
+        {
+          capnp::MallocMessageBuilder message;
+          auto node = message.initRoot<store::schema::Object>().initNode();
+          node.setId(self.nodeId);
+          auto spec = node.getSpec();
+          spec.setDesiredRole(schema::NodeRole::MANAGER);
+          spec.setMembership(schema::NodeMembership::ACCEPTED);
+          spec.setAvailability(request.availability);
+          auto description = node.getDescription();
+          description.setHostname(options.hostname);
+          description.getPlatform().setOs("linux");
+          description.getPlatform().setArchitecture(architecture());
+          description.getEngine().setEngineVersion(options.engineVersion);
+          description.getTlsInfo().setTrustRoot(p.root.getRoot<schema::RootCa>().getCert());
+          auto status = node.getStatus();
+          status.setState(schema::NodeState::READY);
+          status.setAddr(splitHostPort(self.advertiseAddr).first);
+          auto manager = node.getManagerStatus().initManager();
+          manager.setRaftId(self.raftMemberId);
+          manager.setAddr(self.advertiseAddr);
+          manager.setLeader(true);
+          manager.setReachability(schema::Reachability::REACHABLE);
+          node.setRole(schema::NodeRole::MANAGER);
+          auto certificate = node.getCertificate();
+          certificate.setRole(schema::NodeRole::MANAGER);
+          certificate.setStatus(schema::CertificateStatus::ISSUED);
+          certificate.setCertificate(bytesOf(p.chain));
+          certificate.setCn(self.nodeId);
+          node.getMeta().setCreatedAt(at);
+          tx.create(message.getRoot<store::schema::Object>().asReader());
+        }
+        return write(kj::mv(tx));
+      })
+      .then([this, &p](uint64_t) {
+        capnp::MallocMessageBuilder message;
+        auto state = message.initRoot<store::schema::NodeState>();
+        state.setNodeId(self.nodeId);
+        state.setClusterId(self.clusterId);
+        state.setRole(schema::NodeRole::MANAGER);
+        state.setListenAddr(self.listenAddr);
+        state.setAdvertiseAddr(self.advertiseAddr);
+        state.setRaftMemberId(self.raftMemberId);
+        state.setCertChain(bytesOf(p.chain));
+        state.setRootCerts(p.root.getRoot<schema::RootCa>().getCert());
+        if (self.unlockKey) {
+          state.getTlsKey().setSealed(bytesOf(seal(*self.unlockKey, p.key, kPurposeTlsKey)));
+          state.getDataKey().setSealed(bytesOf(seal(*self.unlockKey, p.dataKey, kPurposeDataKey)));
+        } else {
+          state.getTlsKey().setClear(bytesOf(p.key));
+          state.getDataKey().setClear(bytesOf(p.dataKey));
+        }
+        stateFile.write(state.asReader());
+        log->info("swarm initialized: node {} is the manager of cluster {} (advertising {})",
+                  self.nodeId, self.clusterId, self.advertiseAddr);
+        return self.nodeId;
+      })
+      .catch_([this](kj::Exception&& e) -> std::string {
+        // Nothing half-done stays: the plugin is stopped from using the log, which goes.
+        log->error("swarm init failed: {}", describe(e));
+        localState = LocalState::inactive;
+        resetStore();
+        std::error_code ec;
+        std::filesystem::remove_all(options.stateDir / "raft", ec);
+        self = Self{};
+        kj::throwFatalException(kj::mv(e));
+      })
+      .attach(kj::mv(pending));
+}
+
+// ---- resume, leave, unlock ----------------------------------------------------------------------
+
+kj::Promise<void> SwarmNode::resume() {
+  auto read = stateFile.read();
+  if (!read) {
+    log->info("not part of a swarm yet (no {}): waiting for swarm init or join", stateFile.path().string());
+    return kj::READY_NOW;
+  }
+  auto state = (*read)->getRoot<store::schema::NodeState>();
+  self = Self{};
+  self.nodeId = state.getNodeId().cStr();
+  self.clusterId = state.getClusterId().cStr();
+  self.listenAddr = state.getListenAddr().cStr();
+  self.advertiseAddr = state.getAdvertiseAddr().cStr();
+  self.manager = state.getRole() == schema::NodeRole::MANAGER;
+  self.raftMemberId = state.getRaftMemberId();
+  if (state.getDataKey().isSealed()) {
+    localState = LocalState::locked;
+    lockedState = kj::mv(*read);
+    log->warn("this manager is locked: unlock it with 'swarm unlock' and the cluster's unlock key");
+    return kj::READY_NOW;
+  }
+  std::string dataKey = str(state.getDataKey().getClear());
+  return startConsensus(schema::StartConfig::Bootstrap::RESTART, dataKey, self.advertiseAddr)
+      .then([this]() { return settleAfterRestart(); });
+}
+
+kj::Promise<void> SwarmNode::settleAfterRestart() {
+  localState = LocalState::active;
+  // A one-manager swarm leads again within milliseconds; serving before that would answer the
+  // first requests with "no leader". Without a quorum in sight, serve anyway: reads still work.
+  return waitForLeadership().then(
+      [this]() { log->info("resumed as manager {} of cluster {}", self.nodeId, self.clusterId); },
+      [this](kj::Exception&&) {
+        log->warn("resumed as manager {} of cluster {}, but no leader is elected yet", self.nodeId,
+                  self.clusterId);
+      });
+}
+
+kj::Promise<void> SwarmNode::unlock(std::string text) {
+  if (localState != LocalState::locked) {
+    throw SwarmError(503, "swarm is not locked");
+  }
+  SecretKey key;
+  try {
+    key = parseUnlockKey(text);
+  } catch (const UserError& e) {
+    throw SwarmError(400, e.what());
+  }
+  std::string dataKey;
+  KJ_IF_MAYBE (held, lockedState) {
+    auto state = (*held)->getRoot<store::schema::NodeState>();
+    try {
+      dataKey = unseal(key, str(state.getDataKey().getSealed()), kPurposeDataKey);
+    } catch (const UserError&) {
+      // Docker's words for a wrong key.
+      throw SwarmError(400, "swarm could not be unlocked: invalid key, please try again");
+    }
+  }
+  self.unlockKey = key;
+  lockedState = nullptr;
+  log->info("unlocked manager {}", self.nodeId);
+  return startConsensus(schema::StartConfig::Bootstrap::RESTART, dataKey, self.advertiseAddr)
+      .then([this]() { return settleAfterRestart(); });
+}
+
+kj::Promise<void> SwarmNode::leave(bool force) {
+  if (localState == LocalState::inactive) throw SwarmError(503, "This node is not part of a swarm");
+  if (self.manager && !force) {
+    throw SwarmError(503, "You are attempting to leave the swarm on a node that is participating "
+                          "as a manager. Removing the last manager erases all current state of the "
+                          "swarm. Use `--force` to ignore this message.");
+  }
+  // The consensus plugin keeps its log open until it stops; the kernel restarts nothing here, so
+  // the data goes with the plugin's next start (init wipes the raft directory first).
+  resetStore();
+  stateFile.remove();
+  std::error_code ec;
+  std::filesystem::remove_all(options.stateDir / "raft", ec);
+  log->info("left the swarm (node {} of cluster {})", self.nodeId, self.clusterId);
+  self = Self{};
+  localState = LocalState::inactive;
+  return kj::READY_NOW;
+}
+
+}  // namespace swarm::kernel
