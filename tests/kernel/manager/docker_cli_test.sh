@@ -139,4 +139,25 @@ refuse "leave without force" "--force" -- "$docker" swarm leave
 expect "leave with force" "Node left the swarm" -- "$docker" swarm leave --force
 expect "inactive again" "Swarm: inactive" -- "$docker" info
 refuse "init again in the same process" "restart swarm-kernel" -- "$docker" swarm init --advertise-addr 127.0.0.1
+
+# Autolock: a new process on a fresh state directory.
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+rm -rf "$work/state"
+start
+expect "init with autolock" "SWMKEY-1-" -- "$docker" swarm init --autolock --advertise-addr 127.0.0.1
+key=$("$docker" swarm unlock-key -q)
+[[ "$key" =~ ^SWMKEY-1-[A-Za-z0-9+/]{43}$ ]] || fail "unlock-key printed '$key'"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+start
+expect "a restarted autolocked manager is locked" "Swarm: locked" -- "$docker" info
+refuse "a locked manager serves nothing" "needs to be unlocked" -- "$docker" node ls
+refuse "a wrong unlock key" "invalid key" -- sh -c "echo SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA | '$docker' swarm unlock"
+refuse "a malformed unlock key" "SWMKEY-1-" -- sh -c "echo nonsense | '$docker' swarm unlock"
+expect "the right unlock key" "" -- sh -c "echo '$key' | '$docker' swarm unlock"
+expect "unlocked, it serves again" "Ready +Active +Leader" -- "$docker" node ls
+expect "the key survives" "^$key\$" -- "$docker" swarm unlock-key -q
 echo "docker CLI session passed"
