@@ -159,5 +159,5 @@ refuse "a wrong unlock key" "invalid key" -- sh -c "echo SWMKEY-1-AAAAAAAAAAAAAA
 refuse "a malformed unlock key" "SWMKEY-1-" -- sh -c "echo nonsense | '$docker' swarm unlock"
 expect "the right unlock key" "" -- sh -c "echo '$key' | '$docker' swarm unlock"
 expect "unlocked, it serves again" "Ready +Active +Leader" -- "$docker" node ls
-expect "the key survives" "^$key\$" -- "$docker" swarm unlock-key -q
+[ "$("$docker" swarm unlock-key -q)" = "$key" ] || fail "the unlock key changed across the restart"
 echo "docker CLI session passed"
