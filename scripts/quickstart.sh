@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds swarm-kernel and runs one node in the foreground with the plugins that exist today.
+# Builds swarm-kernel, starts one manager node with the bundled plugins (fakes for kinds not built
+# yet), initializes a one-manager swarm on loopback and keeps it running in the foreground.
 # Run it as root on a fresh Debian 12:
 #
 #   scripts/quickstart.sh [swarm-kernel options, e.g. --log-level debug]
@@ -51,10 +52,44 @@ echo "== plugins ($conf)"
 printf '%s\n' "${summary[@]}"
 if [ "$fakes" -gt 0 ]; then
   echo
-  echo "NOTE: $fakes of 5 plugin kinds are served by FAKES. They exist to test the kernel and the"
-  echo "plugin boundary; this node cannot run real workloads. Today swarm-kernel loads, configures"
-  echo "and health-checks its plugins; the swarm logic and the bundled plugins come next."
+  echo "NOTE: $fakes of 5 plugin kinds are served by FAKES (test doubles from tests/fakes/): the"
+  echo "swarm runs, but nothing runs containers until the bundled plugin for that kind exists."
+fi
+
+# One manager, its state under the build directory, its API on the usual socket.
+state="$build/quickstart/state"
+socket=${SWARM_API_SOCKET:-/var/run/swarm-kernel.sock}
+log="$build/quickstart/swarm-kernel.log"
+echo
+echo "== starting: $build/bin/swarm-kernel --plugins $conf --state-dir $state --api-socket $socket $*"
+echo "   (log: $log)"
+"$build/bin/swarm-kernel" --plugins "$conf" --state-dir "$state" --api-socket "$socket" "$@" \
+  >"$log" 2>&1 &
+kernel=$!
+trap 'kill -TERM "$kernel" 2>/dev/null; wait "$kernel" 2>/dev/null; exit 0' INT TERM
+ctl=("$build/bin/swarmctl" -H "unix://$socket")
+for _ in $(seq 1 100); do
+  if "${ctl[@]}" swarm inspect >/dev/null 2>&1 || grep -q "waiting for swarm init" "$log"; then break; fi
+  if ! kill -0 "$kernel" 2>/dev/null; then
+    echo "scripts/quickstart.sh: swarm-kernel exited; its log:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+if ! "${ctl[@]}" swarm inspect >/dev/null 2>&1; then
+  echo
+  echo "== swarmctl swarm init --advertise-addr 127.0.0.1"
+  "${ctl[@]}" swarm init --advertise-addr 127.0.0.1
 fi
 echo
-echo "== running: $build/bin/swarm-kernel --plugins $conf $* (Ctrl-C stops it)"
-exec "$build/bin/swarm-kernel" --plugins "$conf" "$@"
+echo "== swarmctl node ls"
+"${ctl[@]}" node ls
+echo
+echo "The swarm is up. Drive it with swarmctl or the stock docker CLI, e.g.:"
+echo "  ${ctl[*]} node ls"
+echo "  docker -H unix://$socket node ls"
+echo "  docker -H unix://$socket secret create my-secret ./file"
+echo "Ctrl-C stops the manager (its state stays in $state)."
+wait "$kernel"
