@@ -279,4 +279,10 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+std::vector<TaskDef> concat(std::initializer_list<std::vector<TaskDef>> parts) {
+  std::vector<TaskDef> out;
+  for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
 }  // namespace swarm::spread::test

@@ -82,6 +82,9 @@ struct TaskDef {
 };
 
 // `count` tasks of `service` with IDs "<prefix>-1".., slots 1..count, and `shape`'s spec.
+// The tasks of several batches, in order.
+std::vector<TaskDef> concat(std::initializer_list<std::vector<TaskDef>> parts);
+
 std::vector<TaskDef> replicas(const std::string& prefix, const std::string& service, int count,
                               const TaskDef& shape = {});
 

@@ -16,12 +16,6 @@ using schema::NodeRole;
 using schema::NodeState;
 using Protocol = schema::PortConfig::Protocol;
 
-std::vector<TaskDef> concat(std::initializer_list<std::vector<TaskDef>> parts) {
-  std::vector<TaskDef> out;
-  for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
-
 TaskDef withConstraints(std::vector<std::string> constraints) {
   TaskDef t;
   t.constraints = std::move(constraints);

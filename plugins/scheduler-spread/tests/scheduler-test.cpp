@@ -19,12 +19,6 @@ using schema::NodeRole;
 using schema::NodeState;
 using Protocol = schema::PortConfig::Protocol;
 
-std::vector<TaskDef> concat(std::initializer_list<std::vector<TaskDef>> parts) {
-  std::vector<TaskDef> out;
-  for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
-
 TaskDef spreadOver(std::vector<std::string> preferences) {
   TaskDef t;
   t.preferences = std::move(preferences);
