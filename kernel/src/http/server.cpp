@@ -258,7 +258,12 @@ class ReplyGuard {
 };
 
 void logFailure(const Failure& failure) {
-  if (failure.status >= 500) httpLog()->error("HTTP handler failed: {}", failure.message);
+  // 503 is a state the client is told about (not a manager, locked, no leader), not a fault.
+  if (failure.status == 503) {
+    httpLog()->debug("HTTP 503: {}", failure.message);
+  } else if (failure.status >= 500) {
+    httpLog()->error("HTTP handler failed: {}", failure.message);
+  }
 }
 
 // On the KJ thread: runs the handler and sends its Reply; a streamed body goes on producing here.
