@@ -7,6 +7,7 @@
 #include "api/encode.h"
 #include "api/errors.h"
 #include "api/text.h"
+#include "keys.h"
 #include "store/object_id.h"
 #include "store/transaction.h"
 
@@ -191,9 +192,6 @@ kj::Promise<Response> swarmUpdate(SwarmNode& node, Request request) {
   bool rotateWorker = request.query.flag("rotateWorkerToken");
   bool rotateManager = request.query.flag("rotateManagerToken");
   bool rotateUnlock = request.query.flag("rotateManagerUnlockKey");
-  if (rotateUnlock) {
-    throw Error(501, "rotating the unlock key is not supported by this manager yet");
-  }
   ObjectRef current = clusterOf(node);
   auto body = request.json();
   auto message = kj::heap<capnp::MallocMessageBuilder>();
@@ -204,8 +202,14 @@ kj::Promise<Response> swarmUpdate(SwarmNode& node, Request request) {
   if (!ca.signingCaCert.empty() || (ca.forceRotate != 0 && ca.forceRotate != cluster.getLastForcedRotation())) {
     throw Error(501, "root CA rotation (swarm ca --rotate) is not supported by this manager yet");
   }
-  if (cluster.getSpec().getAutoLockManagers() != current->reader().getCluster().getSpec().getAutoLockManagers()) {
-    throw Error(501, "turning autolock on or off after init is not supported by this manager yet");
+  // Autolock on, off, or a new key: every manager re-seals its keys when the change applies.
+  bool autolock = cluster.getSpec().getAutoLockManagers();
+  bool wasOn = current->reader().getCluster().getSpec().getAutoLockManagers();
+  if (autolock && (!wasOn || rotateUnlock)) {
+    SecretKey key = randomKey();
+    cluster.setUnlockKeySealed(kj::arrayPtr(key.data(), key.size()));
+  } else if (!autolock) {
+    cluster.setUnlockKeySealed(nullptr);
   }
   kj::Promise<void> tokens = kj::READY_NOW;
   if (rotateWorker || rotateManager) {

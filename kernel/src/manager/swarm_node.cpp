@@ -15,6 +15,7 @@
 #include <sys/utsname.h>
 
 #include <chrono>
+#include <cstring>
 
 namespace swarm::kernel {
 namespace {
@@ -123,8 +124,46 @@ void SwarmNode::resetStore() {
   rootWatch = storePtr->subscribe([this](const store::Event& event) {
     if (event.type == store::Event::Type::commit || event.type == store::Event::Type::reset) {
       loadRootIfChanged();
+      resealIfUnlockKeyChanged();
     }
   });
+}
+
+void SwarmNode::resealIfUnlockKeyChanged() {
+  if (localState != LocalState::active) return;  // init writes the state file itself
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (clusters.empty()) return;
+  auto cluster = clusters.front()->reader().getCluster();
+  std::optional<SecretKey> wanted;
+  if (cluster.getSpec().getAutoLockManagers() && cluster.getUnlockKeySealed().size() == 32) {
+    SecretKey key;
+    std::memcpy(key.data(), cluster.getUnlockKeySealed().begin(), key.size());
+    wanted = key;
+  }
+  if (wanted == self.unlockKey) return;
+  auto read = stateFile.read();
+  if (!read) return;
+  auto old = (*read)->getRoot<store::schema::NodeState>();
+  auto open = [&](auto sealedOrClear, const char* purpose) -> std::string {
+    if (!sealedOrClear.isSealed()) return str(sealedOrClear.getClear());
+    return unseal(*self.unlockKey, str(sealedOrClear.getSealed()), purpose);
+  };
+  std::string tlsKey = open(old.getTlsKey(), kPurposeTlsKey);
+  std::string dataKey = open(old.getDataKey(), kPurposeDataKey);
+  capnp::MallocMessageBuilder message;
+  message.setRoot(old);
+  auto state = message.getRoot<store::schema::NodeState>();
+  if (wanted) {
+    state.getTlsKey().setSealed(bytesOf(seal(*wanted, tlsKey, kPurposeTlsKey)));
+    state.getDataKey().setSealed(bytesOf(seal(*wanted, dataKey, kPurposeDataKey)));
+  } else {
+    state.getTlsKey().setClear(bytesOf(tlsKey));
+    state.getDataKey().setClear(bytesOf(dataKey));
+  }
+  stateFile.write(state.asReader());
+  self.unlockKey = wanted;
+  log->info(wanted ? "this manager's keys are now sealed by the cluster's current unlock key"
+                   : "autolock is off: this manager's keys are no longer sealed");
 }
 
 void SwarmNode::loadRootIfChanged() {

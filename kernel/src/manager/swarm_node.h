@@ -124,6 +124,8 @@ class SwarmNode {
   TaskErrors taskErrors{*this};
   kj::TaskSet tasks{taskErrors};
   void loadRootIfChanged();
+  // Autolock turned on or off, or its key rotated: the state file's keys follow.
+  void resealIfUnlockKeyChanged();
 };
 
 }  // namespace swarm::kernel

@@ -160,4 +160,20 @@ refuse "a malformed unlock key" "SWMKEY-1-" -- sh -c "echo nonsense | '$docker' 
 expect "the right unlock key" "" -- sh -c "echo '$key' | '$docker' swarm unlock"
 expect "unlocked, it serves again" "Ready +Active +Leader" -- "$docker" node ls
 [ "$("$docker" swarm unlock-key -q)" = "$key" ] || fail "the unlock key changed across the restart"
+
+# Rotating the unlock key re-seals the manager's keys: the old key no longer opens them.
+new_key=$("$docker" swarm unlock-key --rotate -q)
+[[ "$new_key" =~ ^SWMKEY-1- ]] && [ "$new_key" != "$key" ] || fail "unlock-key --rotate printed '$new_key'"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+start
+refuse "the rotated-out key" "invalid key" -- sh -c "echo '$key' | '$docker' swarm unlock"
+expect "the new key" "" -- sh -c "echo '$new_key' | '$docker' swarm unlock"
+expect "autolock off" "Swarm updated" -- "$docker" swarm update --autolock=false
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+start
+expect "without autolock a restart is not locked" "Ready +Active +Leader" -- "$docker" node ls
 echo "docker CLI session passed"
