@@ -382,24 +382,11 @@ json::object tlsInfoFromPem(capnp::Data::Reader pem) {
   json::object out;
   if (pem.size() == 0) return out;
   out["TrustRoot"] = bytes(pem);
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.begin(), int(pem.size())),
-                                                &BIO_free);
-  std::unique_ptr<X509, decltype(&X509_free)> cert(
-      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, &X509_free);
-  if (!cert) return out;
-  auto derOf = [](auto* object, auto encode) {
-    unsigned char* der = nullptr;
-    int length = encode(object, &der);
-    if (length <= 0) return std::string();
-    std::string result(reinterpret_cast<char*>(der), size_t(length));
-    OPENSSL_free(der);
-    return result;
-  };
   // A root is its own issuer: its subject and public key are what nodes report as the issuer.
-  putString(out, "CertIssuerSubject",
-            base64Encode(derOf(X509_get_subject_name(cert.get()), &i2d_X509_NAME)));
-  putString(out, "CertIssuerPublicKey",
-            base64Encode(derOf(X509_get_X509_PUBKEY(cert.get()), &i2d_X509_PUBKEY)));
+  if (auto issuer = issuerOfRoot(pem)) {
+    putString(out, "CertIssuerSubject", base64Encode(issuer->subjectDer));
+    putString(out, "CertIssuerPublicKey", base64Encode(issuer->publicKeyDer));
+  }
   return out;
 }
 
@@ -547,6 +534,25 @@ boost::json::value encodeTlsInfo(schema::TlsInfo::Reader info) {
   putBase64(out, "CertIssuerSubject", info.getCertIssuerSubject());
   putBase64(out, "CertIssuerPublicKey", info.getCertIssuerPublicKey());
   return out;
+}
+
+std::optional<CertIssuer> issuerOfRoot(capnp::Data::Reader pem) {
+  if (pem.size() == 0) return std::nullopt;
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.begin(), int(pem.size())),
+                                                &BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, &X509_free);
+  if (!cert) return std::nullopt;
+  auto derOf = [](auto* object, auto encode) {
+    unsigned char* der = nullptr;
+    int length = encode(object, &der);
+    if (length <= 0) return std::string();
+    std::string result(reinterpret_cast<char*>(der), size_t(length));
+    OPENSSL_free(der);
+    return result;
+  };
+  return CertIssuer{derOf(X509_get_subject_name(cert.get()), &i2d_X509_NAME),
+                    derOf(X509_get_X509_PUBKEY(cert.get()), &i2d_X509_PUBKEY)};
 }
 
 boost::json::value encodeRootTlsInfo(capnp::Data::Reader rootCertPem) {

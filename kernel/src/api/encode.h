@@ -6,6 +6,9 @@
 // Secrets never carry Spec.Data and the swarm never carries the CA key.
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include <swarm/schema/common.capnp.h>
 #include <swarm/store/store.capnp.h>
 
@@ -24,6 +27,14 @@ struct NetworkSettings {
   uint32_t subnetSize = 24;
   uint32_t dataPathPort = 4789;
 };
+
+// A root certificate's DER subject and public key: what a node it issued reports as its issuer
+// (Description.TLSInfo.CertIssuerSubject / CertIssuerPublicKey). nullopt if the PEM is no cert.
+struct CertIssuer {
+  std::string subjectDer;
+  std::string publicKeyDer;
+};
+std::optional<CertIssuer> issuerOfRoot(capnp::Data::Reader rootCertPem);
 
 boost::json::value encodeNode(schema::Node::Reader node);
 boost::json::value encodeSecret(schema::Secret::Reader secret);

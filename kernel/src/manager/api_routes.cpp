@@ -199,9 +199,9 @@ kj::Promise<Response> swarmUpdate(SwarmNode& node, Request request) {
   object.setCluster(current->reader().getCluster());
   auto cluster = object.getCluster();
   auto ca = api::decodeSwarmSpec(body, cluster.getSpec());
-  if (!ca.signingCaCert.empty() || (ca.forceRotate != 0 && ca.forceRotate != cluster.getLastForcedRotation())) {
-    throw Error(501, "root CA rotation (swarm ca --rotate) is not supported by this manager yet");
-  }
+  bool rotateRoot = !ca.signingCaCert.empty() ||
+                    (ca.forceRotate != 0 && ca.forceRotate != cluster.getLastForcedRotation());
+  if (rotateRoot && ca.forceRotate != 0) cluster.setLastForcedRotation(ca.forceRotate);
   // Autolock on, off, or a new key: every manager re-seals its keys when the change applies.
   bool autolock = cluster.getSpec().getAutoLockManagers();
   bool wasOn = current->reader().getCluster().getSpec().getAutoLockManagers();
@@ -224,6 +224,14 @@ kj::Promise<Response> swarmUpdate(SwarmNode& node, Request request) {
     });
   }
   uint64_t expected = *version;
+  if (rotateRoot) {
+    // The rotation re-digests the join tokens itself (and rotates secrets the query asked for
+    // first).
+    return tokens.then([&node, message = kj::mv(message), ca, expected]() mutable {
+                   return node.rotateRoot(kj::mv(message), ca, expected);
+                 })
+        .then([]() { return Response::empty(200); });
+  }
   return tokens
       .then([&node, cluster, expected]() {
         store::TransactionBuilder tx;

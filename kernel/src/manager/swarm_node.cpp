@@ -4,6 +4,7 @@
 
 #include "swarm_node.h"
 
+#include "api/encode.h"
 #include "errors.h"
 #include "logging.h"
 #include "store/object_id.h"
@@ -82,6 +83,15 @@ SwarmError proposeFailure(const ProposeError& e) {
     case ProposeError::Kind::stopped: return SwarmError(503, e.message);
   }
   return SwarmError(500, e.message);
+}
+
+// What a node reports of the root it trusts and the issuer of its certificate (the root itself).
+void describeTrust(schema::TlsInfo::Builder info, capnp::Data::Reader rootPem) {
+  info.setTrustRoot(rootPem);
+  if (auto issuer = api::issuerOfRoot(rootPem)) {
+    info.setCertIssuerSubject(bytesOf(issuer->subjectDer));
+    info.setCertIssuerPublicKey(bytesOf(issuer->publicKeyDer));
+  }
 }
 
 }  // namespace
@@ -427,7 +437,7 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
           description.getPlatform().setOs("linux");
           description.getPlatform().setArchitecture(architecture());
           description.getEngine().setEngineVersion(options.engineVersion);
-          description.getTlsInfo().setTrustRoot(p.root.getRoot<schema::RootCa>().getCert());
+          describeTrust(description.getTlsInfo(), p.root.getRoot<schema::RootCa>().getCert());
           auto status = node.getStatus();
           status.setState(schema::NodeState::READY);
           status.setAddr(splitHostPort(self.advertiseAddr).first);
@@ -481,6 +491,112 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
         kj::throwFatalException(kj::mv(e));
       })
       .attach(kj::mv(pending));
+}
+
+// ---- root CA rotation ---------------------------------------------------------------------------
+
+kj::Promise<void> SwarmNode::rotateRoot(kj::Own<capnp::MallocMessageBuilder> clusterMessage,
+                                        api::CaRotationRequest ca, uint64_t expectedVersion) {
+  requireManager();
+  if (storePtr->size(store::Kind::node) > 1) {
+    throw SwarmError(501, "rotating the root CA of a swarm with more than one node is not supported "
+                          "by this manager yet");
+  }
+  auto selfNode = storePtr->get(store::Kind::node, self.nodeId);
+  if (!selfNode) throw SwarmError(503, "this manager's node object is not in the store yet; retry");
+  auto pki = this->pki();
+  auto request = pki.startRootRotationRequest();
+  auto wanted = request.initRequest();
+  if (!ca.signingCaCert.empty()) {
+    auto provided = wanted.initProvided();
+    provided.setCert(bytesOf(ca.signingCaCert));
+    provided.setKey(bytesOf(ca.signingCaKey));
+  } else {
+    wanted.initGenerate();
+  }
+  struct Rotation {
+    kj::Own<capnp::MallocMessageBuilder> cluster;
+    capnp::MallocMessageBuilder root;
+    std::string chain, key;
+    store::ObjectRef node;
+  };
+  auto r = kj::heap<Rotation>();
+  r->cluster = kj::mv(clusterMessage);
+  r->node = selfNode;
+  Rotation& rot = *r;
+  auto identityOf = [this](schema::Identity::Builder identity) {
+    identity.setNodeId(self.nodeId);
+    identity.setRole(schema::NodeRole::MANAGER);
+    identity.setClusterId(self.clusterId);
+  };
+  return request.send()
+      .then([pki, &rot](capnp::Response<schema::Pki::StartRootRotationResults>&& started) mutable {
+        // Every node (this one) gets its new certificate in this same change: the rotation is
+        // complete at once, so neither the cross-signed root nor the old one is kept.
+        rot.root.setRoot(started.getRoot());
+        auto root = rot.root.getRoot<schema::RootCa>();
+        root.setCrossSignedCert(nullptr);
+        root.setPreviousCert(nullptr);
+        auto load = pki.loadRootRequest();
+        load.setRoot(root.asReader());
+        return load.send().ignoreResult();
+      })
+      .then([pki, &rot]() mutable {
+        auto tokens = pki.makeJoinTokensRequest();
+        tokens.setRotate(rot.cluster->getRoot<store::schema::Object>().getCluster().getJoinTokens());
+        return tokens.send();
+      })
+      .then([pki, &rot, identityOf](capnp::Response<schema::Pki::MakeJoinTokensResults>&& tokens) mutable {
+        rot.cluster->getRoot<store::schema::Object>().getCluster().setJoinTokens(tokens.getTokens());
+        auto csr = pki.makeCsrRequest();
+        identityOf(csr.initIdentity());
+        return csr.send();
+      })
+      .then([this, pki, &rot, identityOf](capnp::Response<schema::Pki::MakeCsrResults>&& made) mutable {
+        rot.key = str(made.getKey());
+        auto issue = pki.issueRequest();
+        issue.setCsr(made.getCsr());
+        identityOf(issue.initIdentity());
+        issue.setValidity(
+            rot.cluster->getRoot<store::schema::Object>().getCluster().getSpec().getNodeCertExpiry());
+        issue.setNow(now());
+        return issue.send();
+      })
+      .then([this, &rot, expectedVersion](capnp::Response<schema::Pki::IssueResults>&& issued) {
+        rot.chain = str(issued.getCertificate().getChain());
+        auto cluster = rot.cluster->getRoot<store::schema::Object>().getCluster();
+        cluster.setRootCa(rot.root.getRoot<schema::RootCa>().asReader());
+        cluster.setRootRotationInProgress(false);
+        store::TransactionBuilder tx;
+        tx.update(cluster.asReader(), expectedVersion);
+        capnp::MallocMessageBuilder message;
+        auto node = message.initRoot<store::schema::Object>();
+        node.setNode(rot.node->node());
+        auto certificate = node.getNode().getCertificate();
+        certificate.setCertificate(bytesOf(rot.chain));
+        certificate.setStatus(schema::CertificateStatus::ISSUED);
+        describeTrust(node.getNode().getDescription().getTlsInfo(),
+                      rot.root.getRoot<schema::RootCa>().getCert());
+        tx.update(node.asReader(), rot.node->version());
+        return write(kj::mv(tx));
+      })
+      .then([this, &rot](uint64_t) {
+        auto read = stateFile.read();
+        if (!read) return;
+        capnp::MallocMessageBuilder message;
+        message.setRoot((*read)->getRoot<store::schema::NodeState>());
+        auto state = message.getRoot<store::schema::NodeState>();
+        state.setCertChain(bytesOf(rot.chain));
+        state.setRootCerts(rot.root.getRoot<schema::RootCa>().getCert());
+        if (self.unlockKey) {
+          state.getTlsKey().setSealed(bytesOf(seal(*self.unlockKey, rot.key, kPurposeTlsKey)));
+        } else {
+          state.getTlsKey().setClear(bytesOf(rot.key));
+        }
+        stateFile.write(state.asReader());
+        log->info("root CA rotated; this node's certificate is re-issued from the new root");
+      })
+      .attach(kj::mv(r));
 }
 
 // ---- resume, leave, unlock ----------------------------------------------------------------------

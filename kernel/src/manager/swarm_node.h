@@ -78,6 +78,12 @@ class SwarmNode {
   // A manager that can write: throws SwarmError 503 with Docker's wording otherwise.
   void requireManager() const;
 
+  // swarm ca --rotate on a one-node swarm: a new root (generated, or the operator's), this node's
+  // certificate re-issued from it, join tokens re-digested; `cluster` (its spec already merged)
+  // is committed with them in one transaction at `expectedVersion`.
+  kj::Promise<void> rotateRoot(kj::Own<capnp::MallocMessageBuilder> cluster, api::CaRotationRequest ca,
+                               uint64_t expectedVersion);
+
   // Proposes one transaction and maps its fate to a SwarmError on failure; resolves with the
   // entry's index.
   kj::Promise<uint64_t> write(store::TransactionBuilder tx);

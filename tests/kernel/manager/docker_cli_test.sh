@@ -101,6 +101,19 @@ new=$("$docker" swarm join-token -q worker)
 [ "${old:0:59}" = "${new:0:59}" ] || fail "rotation changed the root CA digest part of the token"
 expect "manager token unchanged" "^$($docker swarm join-token -q manager)\$" -- "$docker" swarm join-token -q manager
 
+# Root CA rotation: a new root, tokens re-digested with their secrets kept.
+root_before=$("$docker" swarm ca)
+token_before=$("$docker" swarm join-token -q worker)
+expect "swarm ca --rotate" "BEGIN CERTIFICATE" -- timeout 60 "$docker" swarm ca --rotate
+root_after=$("$docker" swarm ca)
+token_after=$("$docker" swarm join-token -q worker)
+[ "$root_before" != "$root_after" ] || fail "swarm ca --rotate left the root CA as it was"
+[ "${token_before:0:59}" != "${token_after:0:59}" ] || fail "the join token still carries the old root's digest"
+[ "${token_before:60}" = "${token_after:60}" ] || fail "the root rotation changed the join token's secret"
+new="$token_after"
+expect "node TLS info follows the new root" "$(printf '%s' "$root_after" | sed -n 2p | cut -c1-20)" -- \
+  "$docker" node inspect self --format '{{.Description.TLSInfo.TrustRoot}}'
+
 expect "swarm update" "Swarm updated" -- "$docker" swarm update --task-history-limit 7 --cert-expiry 48h
 expect "the update shows" "Task History Retention Limit: 7" -- "$docker" info
 refuse "cert expiry below one hour" "NodeCertExpiry|at least one hour|1h" -- "$docker" swarm update --cert-expiry 30m
