@@ -45,6 +45,8 @@ constexpr const char* kUsage =
     "                            (default /var/lib/swarm-kernel)\n"
     "  --api-socket PATH         the Docker-compatible API's Unix socket, mode 0600\n"
     "                            (default /var/run/swarm-kernel.sock)\n"
+    "  --force-new-cluster       recover a manager that lost its quorum: continue as a\n"
+    "                            one-manager swarm with all of its data\n"
     "  --version                 print the version and the plugin ABI version\n"
     "  --help                    print this help\n";
 
@@ -55,6 +57,7 @@ struct Args {
   swarm::kernel::KernelOptions options;
   std::string stateDir = "/var/lib/swarm-kernel";
   std::string apiSocket = "/var/run/swarm-kernel.sock";
+  bool forceNewCluster = false;
 };
 
 [[noreturn]] void usageError(const std::string& message) {
@@ -106,6 +109,8 @@ Args parseArgs(int argc, char** argv) {
     } else if (arg == "--state-dir") {
       args.stateDir = value();
       if (args.stateDir.empty()) usageError("--state-dir needs a directory");
+    } else if (arg == "--force-new-cluster") {
+      args.forceNewCluster = true;
     } else if (arg == "--api-socket") {
       args.apiSocket = value();
       if (args.apiSocket.empty()) usageError("--api-socket needs a path");
@@ -157,6 +162,7 @@ int main(int argc, char** argv) {
     nodeOptions.stateDir = args.stateDir;
     nodeOptions.hostname = hostname();
     nodeOptions.engineVersion = SWARM_KERNEL_VERSION;
+    nodeOptions.forceNewCluster = args.forceNewCluster;
     swarm::kernel::SwarmNode node(io, kernel, nodeOptions);
     node.resume().wait(io.waitScope);
 

@@ -286,6 +286,10 @@ kj::Promise<void> SwarmNode::waitForLeadership() {
 kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
                                          kj::Own<capnp::MallocMessageBuilder> specMessage) {
   if (localState == LocalState::locked) throw SwarmError(503, kLocked);
+  if (localState != LocalState::inactive && request.forceNewCluster) {
+    throw SwarmError(400, "this manager's consensus log is already open in this process: restart "
+                          "swarm-kernel with --force-new-cluster to recover it as a one-manager swarm");
+  }
   if (localState != LocalState::inactive) {
     throw SwarmError(503, "This node is already part of a swarm. Use \"docker swarm leave\" to "
                           "leave this swarm and join another one.");
@@ -297,7 +301,8 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
   }
   if (request.forceNewCluster) {
     throw SwarmError(400, "--force-new-cluster recovers a manager that has swarm data, and this "
-                          "node has none; run swarm init without it");
+                          "node has none; run swarm init without it (on a manager that lost its "
+                          "quorum: restart swarm-kernel with --force-new-cluster)");
   }
   auto [listenHost, listenPort] = splitHostPort(request.listenAddr);
   std::string advertise = request.advertiseAddr;
@@ -604,6 +609,11 @@ kj::Promise<void> SwarmNode::rotateRoot(kj::Own<capnp::MallocMessageBuilder> clu
 kj::Promise<void> SwarmNode::resume() {
   auto read = stateFile.read();
   if (!read) {
+    if (options.forceNewCluster) {
+      throw UserError("--force-new-cluster recovers a manager from its swarm data, and " +
+                      options.stateDir.string() + " has none; give the state directory of a "
+                      "surviving manager, or run without the flag");
+    }
     log->info("not part of a swarm yet (no {}): waiting for swarm init or join", stateFile.path().string());
     return kj::READY_NOW;
   }
@@ -622,8 +632,20 @@ kj::Promise<void> SwarmNode::resume() {
     return kj::READY_NOW;
   }
   std::string dataKey = str(state.getDataKey().getClear());
-  return startConsensus(schema::StartConfig::Bootstrap::RESTART, dataKey, self.advertiseAddr)
-      .then([this]() { return settleAfterRestart(); });
+  return startConsensus(restartMode(), dataKey, self.advertiseAddr).then([this]() {
+    return settleAfterRestart();
+  });
+}
+
+schema::StartConfig::Bootstrap::Which SwarmNode::restartMode() {
+  if (!options.forceNewCluster) return schema::StartConfig::Bootstrap::RESTART;
+  if (!self.manager) {
+    throw UserError("--force-new-cluster recovers a manager, and this node is a worker; run it on a "
+                    "surviving manager");
+  }
+  log->warn("forcing a new cluster: this manager continues alone with every committed change; "
+            "add managers again with node promote");
+  return schema::StartConfig::Bootstrap::FORCE_NEW_CLUSTER;
 }
 
 kj::Promise<void> SwarmNode::settleAfterRestart() {
@@ -661,7 +683,7 @@ kj::Promise<void> SwarmNode::unlock(std::string text) {
   self.unlockKey = key;
   lockedState = nullptr;
   log->info("unlocked manager {}", self.nodeId);
-  return startConsensus(schema::StartConfig::Bootstrap::RESTART, dataKey, self.advertiseAddr)
+  return startConsensus(restartMode(), dataKey, self.advertiseAddr)
       .then([this]() { return settleAfterRestart(); });
 }
 

@@ -35,6 +35,9 @@ struct SwarmNodeOptions {
   std::string hostname;       // as the node describes itself (Description.Hostname)
   std::string engineVersion;  // Description.Engine.EngineVersion
   kj::Duration leaderWait = 10 * kj::SECONDS;  // init and restarts wait this long for a leader
+  // Recovery from a lost quorum: restart the consensus log as a one-member cluster keeping all
+  // committed data (swarm-kernel --force-new-cluster).
+  bool forceNewCluster = false;
 };
 
 // Docker's LocalNodeState.
@@ -100,6 +103,7 @@ class SwarmNode {
                                    const std::string& memberAddress);
   kj::Promise<void> waitForLeadership();
   kj::Promise<void> settleAfterRestart();
+  schema::StartConfig::Bootstrap::Which restartMode();
   void stopConsensus();
   void resetStore();
   int64_t now() const;

@@ -43,7 +43,7 @@ export DOCKER_CONFIG="$work/docker-config"  # no user config, no credential help
 
 start() {
   "$build/bin/swarm-kernel" --plugins "$work/plugins.conf" --state-dir "$work/state" \
-    --api-socket "$sock" >>"$work/manager.log" 2>&1 &
+    --api-socket "$sock" "$@" >>"$work/manager.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do
     if [ -S "$sock" ] && "$docker" version >/dev/null 2>&1; then return 0; fi
@@ -145,6 +145,17 @@ expect "after kill -9: the secret" "db-pass" -- "$docker" secret ls
 expect "after kill -9: the config" "app-conf" -- "$docker" config ls
 expect "after kill -9: the rotated token" "^$new\$" -- "$docker" swarm join-token -q worker
 expect "after kill -9: the update" "Task History Retention Limit: 7" -- "$docker" info
+
+# Recovery as a one-manager swarm keeps every object.
+refuse "force-new-cluster through the API" "restart swarm-kernel with --force-new-cluster" -- \
+  "$docker" swarm init --force-new-cluster --advertise-addr 127.0.0.1
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+start --force-new-cluster
+expect "after --force-new-cluster: the node leads" "Ready +Drain +Leader" -- "$docker" node ls
+expect "after --force-new-cluster: the secret" "db-pass" -- "$docker" secret ls
+expect "after --force-new-cluster: writes work" "^[a-z0-9]{25}$" -- "$docker" config create after-recovery "$work/secret.txt"
 
 expect "secret rm" "db-pass" -- "$docker" secret rm db-pass
 refuse "secret rm again" "[Nn]o such secret" -- "$docker" secret rm db-pass
