@@ -45,6 +45,10 @@ constexpr const char* kUsage =
     "                            (default /var/lib/swarm-kernel)\n"
     "  --api-socket PATH         the Docker-compatible API's Unix socket, mode 0600\n"
     "                            (default /var/run/swarm-kernel.sock)\n"
+    "  --api-tcp HOST:PORT       also serve the API on TCP, with mutual TLS (all three below)\n"
+    "  --api-tls-cert FILE       the API's certificate chain (PEM)\n"
+    "  --api-tls-key FILE        its private key (PEM)\n"
+    "  --api-tls-ca FILE         the CA clients' certificates must chain to (PEM)\n"
     "  --force-new-cluster       recover a manager that lost its quorum: continue as a\n"
     "                            one-manager swarm with all of its data\n"
     "  --version                 print the version and the plugin ABI version\n"
@@ -58,6 +62,7 @@ struct Args {
   std::string stateDir = "/var/lib/swarm-kernel";
   std::string apiSocket = "/var/run/swarm-kernel.sock";
   bool forceNewCluster = false;
+  std::string apiTcp, apiTlsCert, apiTlsKey, apiTlsCa;
 };
 
 [[noreturn]] void usageError(const std::string& message) {
@@ -109,6 +114,14 @@ Args parseArgs(int argc, char** argv) {
     } else if (arg == "--state-dir") {
       args.stateDir = value();
       if (args.stateDir.empty()) usageError("--state-dir needs a directory");
+    } else if (arg == "--api-tcp") {
+      args.apiTcp = value();
+    } else if (arg == "--api-tls-cert") {
+      args.apiTlsCert = value();
+    } else if (arg == "--api-tls-key") {
+      args.apiTlsKey = value();
+    } else if (arg == "--api-tls-ca") {
+      args.apiTlsCa = value();
     } else if (arg == "--force-new-cluster") {
       args.forceNewCluster = true;
     } else if (arg == "--api-socket") {
@@ -119,6 +132,24 @@ Args parseArgs(int argc, char** argv) {
     }
   }
   if (args.plugins.empty()) usageError("--plugins <plugins.conf> is required");
+  bool anyTls = !args.apiTlsCert.empty() || !args.apiTlsKey.empty() || !args.apiTlsCa.empty();
+  bool allTls = !args.apiTlsCert.empty() && !args.apiTlsKey.empty() && !args.apiTlsCa.empty();
+  if (!args.apiTcp.empty() && !allTls) {
+    usageError("--api-tcp serves the API with mutual TLS only: give --api-tls-cert, "
+               "--api-tls-key and --api-tls-ca too");
+  }
+  if (args.apiTcp.empty() && anyTls) usageError("--api-tls-* need --api-tcp HOST:PORT");
+  if (!args.apiTcp.empty()) {
+    auto colon = args.apiTcp.rfind(':');
+    unsigned port = 0;
+    bool ok = colon != std::string::npos && colon > 0;
+    if (ok) {
+      auto digits = args.apiTcp.substr(colon + 1);
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+      ok = ec == std::errc() && end == digits.data() + digits.size() && port < 65536;
+    }
+    if (!ok) usageError("--api-tcp '" + args.apiTcp + "' must be HOST:PORT, e.g. 127.0.0.1:2376 (port 0: any free one)");
+  }
   return args;
 }
 
@@ -169,10 +200,21 @@ int main(int argc, char** argv) {
     swarm::http::ServerOptions serverOptions;
     serverOptions.serverVersion = SWARM_KERNEL_VERSION;
     serverOptions.unixSocket = args.apiSocket;
+    if (!args.apiTcp.empty()) {
+      auto colon = args.apiTcp.rfind(':');
+      std::string host = args.apiTcp.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      serverOptions.tcp = swarm::http::TcpEndpoint{
+          host, static_cast<std::uint16_t>(std::stoul(args.apiTcp.substr(colon + 1)))};
+      serverOptions.tcpTls = swarm::http::ServerOptions::TlsFiles{args.apiTlsCert, args.apiTlsKey, args.apiTlsCa};
+    }
     swarm::http::Server server(serverOptions, bridge.mailbox());
     swarm::kernel::addApiRoutes(server, node, {SWARM_KERNEL_VERSION, nodeOptions.hostname, args.stateDir});
     server.start();
     log->info("serving the Docker-compatible API on unix://{}", args.apiSocket);
+    if (auto port = server.tcpPort()) {
+      log->info("and on tcp://{}:{} with mutual TLS", serverOptions.tcp->address, *port);
+    }
 
     auto outcome = kernel.run([&]() { server.stopAsync().wait(io.waitScope); });
     if (outcome.exitCode != 0) {

@@ -13,6 +13,7 @@
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include <kj/debug.h>
 
@@ -337,6 +338,8 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   void bindTcp();
   template <typename Acceptor>
   void accept(Acceptor& acceptor);
+  void loadTls();
+  void handshake(asio::ip::tcp::socket socket);
   void shutdown();
   void forget(SessionBase* session);
   void finish();
@@ -353,6 +356,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::optional<asio::local::stream_protocol::acceptor> unixAcceptor;
   std::optional<asio::ip::tcp::acceptor> tcpAcceptor;
+  std::optional<asio::ssl::context> tls;  // set: TCP connections are mutual TLS
   std::optional<asio::steady_timer> stopTimer;
   std::optional<asio::steady_timer> acceptRetry;
   std::set<std::shared_ptr<SessionBase>> sessions;
@@ -873,12 +877,66 @@ void ServerCore::accept(Acceptor& acceptor) {
     if constexpr (std::is_same_v<decltype(socket), asio::ip::tcp::socket>) {
       boost::system::error_code ignored;
       socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+      if (tls) {
+        handshake(std::move(socket));
+        accept(acceptor);
+        return;
+      }
     }
     auto session = std::make_shared<Session<decltype(socket)>>(*this, std::move(socket));
     sessions.insert(session);
     session->start();
     accept(acceptor);
   });
+}
+
+void ServerCore::loadTls() {
+  const auto& files = *options.tcpTls;
+  tls.emplace(asio::ssl::context::tls_server);
+  auto fail = [&](const std::string& what, const std::filesystem::path& file,
+                  const boost::system::error_code& ec) {
+    throw kernel::UserError("API TLS: cannot load the " + what + " " + file.string() + ": " +
+                            ec.message() + "; give PEM files");
+  };
+  boost::system::error_code ec;
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                   ec);
+  // TLS 1.2 at least, as every node-to-node connection.
+  SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
+  tls->use_certificate_chain_file(files.cert.string(), ec);
+  if (ec) fail("certificate", files.cert, ec);
+  tls->use_private_key_file(files.key.string(), asio::ssl::context::pem, ec);
+  if (ec) fail("private key", files.key, ec);
+  tls->load_verify_file(files.ca.string(), ec);
+  if (ec) fail("CA certificate", files.ca, ec);
+  tls->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+}
+
+void ServerCore::handshake(asio::ip::tcp::socket socket) {
+  using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
+  auto stream = std::make_shared<TlsStream>(std::move(socket), *tls);
+  auto timer = std::make_shared<asio::steady_timer>(context, options.handshakeTimeout);
+  // A client that never finishes its handshake holds nothing but its own socket, until this.
+  timer->async_wait([stream](boost::system::error_code ec) {
+    if (!ec) {
+      boost::system::error_code ignored;
+      stream->lowest_layer().close(ignored);
+    }
+  });
+  stream->async_handshake(asio::ssl::stream_base::server,
+                          [this, stream, timer](boost::system::error_code ec) {
+                            timer->cancel();
+                            if (stopping) return;
+                            if (ec) {
+                              httpLog()->info("API TLS handshake refused: {}", ec.message());
+                              return;
+                            }
+                            auto session = std::make_shared<Session<TlsStream>>(*this, std::move(*stream));
+                            sessions.insert(session);
+                            session->start();
+                          });
 }
 
 void ServerCore::removeSocketFile() {
@@ -980,6 +1038,7 @@ void Server::start() {
   if (!options.unixSocket.empty()) core->bindUnix();
   if (options.tcp) {
     try {
+      if (core->options.tcpTls) core->loadTls();
       core->bindTcp();
     } catch (...) {
       core->removeSocketFile();

@@ -33,7 +33,14 @@ struct ServerOptions {
   // Empty: no Unix socket. Its directory must exist. Created with `unixSocketMode`.
   std::filesystem::path unixSocket;
   unsigned unixSocketMode = 0600;
-  std::optional<TcpEndpoint> tcp;  // plain TCP for now (the session is generic over its stream)
+  std::optional<TcpEndpoint> tcp;
+  // Mutual TLS on the TCP endpoint, as dockerd --tlsverify: clients must present a certificate
+  // signed by `ca`. Without it the TCP endpoint is plain (tests only; the kernel never starts one).
+  struct TlsFiles {
+    std::filesystem::path cert, key, ca;  // PEM
+  };
+  std::optional<TlsFiles> tcpTls;
+  std::chrono::milliseconds handshakeTimeout{10'000};
 
   std::size_t bodyLimit = 16 * 1024 * 1024;  // larger bodies get 413
   std::uint32_t headerLimit = 1024 * 1024;   // larger headers get 431 (Go's default)

@@ -200,4 +200,35 @@ wait "$pid" 2>/dev/null || true
 pid=""
 start
 expect "without autolock a restart is not locked" "Ready +Active +Leader" -- "$docker" node ls
+
+# The API on TCP with mutual TLS, as dockerd --tlsverify: only clients with a certificate from
+# the given CA get in.
+tls="$work/tls"
+mkdir -p "$tls"
+mint() {  # mint <name> <extensions>: a P-256 key and a certificate from the test CA
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tls/$1-key.pem" \
+    -out "$tls/$1.csr" -subj "/CN=$1" 2>/dev/null
+  printf '%s\n' "$2" >"$tls/$1.ext"
+  openssl x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial \
+    -out "$tls/$1.pem" -days 2 -extfile "$tls/$1.ext" 2>/dev/null
+}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tls/ca-key.pem" \
+  -out "$tls/ca.pem" -days 2 -subj "/CN=api-test-ca" 2>/dev/null
+mint server "subjectAltName=IP:127.0.0.1
+extendedKeyUsage=serverAuth"
+mint client "extendedKeyUsage=clientAuth"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+start --api-tcp 127.0.0.1:0 --api-tls-cert "$tls/server.pem" --api-tls-key "$tls/server-key.pem" \
+  --api-tls-ca "$tls/ca.pem"
+port=$(grep -o 'tcp://127.0.0.1:[0-9]*' "$work/manager.log" | tail -1 | cut -d: -f3)
+[ -n "$port" ] && [ "$port" != 0 ] || fail "the manager did not log its TCP API port"
+tcp=(-H "tcp://127.0.0.1:$port" --tlsverify --tlscacert "$tls/ca.pem")
+expect "the TCP API with a client certificate" "Ready +Active +Leader" -- env -u DOCKER_HOST \
+  "$docker" "${tcp[@]}" --tlscert "$tls/client.pem" --tlskey "$tls/client-key.pem" node ls
+refuse "the TCP API without a client certificate" "certificate|tls|TLS" -- env -u DOCKER_HOST \
+  "$docker" "${tcp[@]}" node ls
+refuse "plain HTTP on the TCP API" "EOF|reset|malformed|error" -- env -u DOCKER_HOST \
+  "$docker" -H "tcp://127.0.0.1:$port" node ls
 echo "docker CLI session passed"
