@@ -281,6 +281,31 @@ kj::Promise<void> SwarmNode::waitForLeadership() {
   return io.provider->getTimer().timeoutAfter(options.leaderWait, kj::mv(paf.promise));
 }
 
+// ---- this node's certificate --------------------------------------------------------------------
+
+kj::Promise<SwarmNode::OwnCertificate> SwarmNode::issueOwnCertificate(int64_t validity) {
+  // The key is made here and never leaves this node; the CSR's subject is ignored by issue().
+  auto pki = this->pki();
+  auto identify = [this](schema::Identity::Builder identity) {
+    identity.setNodeId(self.nodeId);
+    identity.setRole(self.manager ? schema::NodeRole::MANAGER : schema::NodeRole::WORKER);
+    identity.setClusterId(self.clusterId);
+  };
+  auto csr = pki.makeCsrRequest();
+  identify(csr.initIdentity());
+  return csr.send().then([this, pki, validity, identify](capnp::Response<schema::Pki::MakeCsrResults>&& made) mutable {
+    auto issue = pki.issueRequest();
+    issue.setCsr(made.getCsr());
+    identify(issue.initIdentity());
+    issue.setValidity(validity);
+    issue.setNow(now());
+    std::string key = str(made.getKey());
+    return issue.send().then([key = kj::mv(key)](capnp::Response<schema::Pki::IssueResults>&& issued) mutable {
+      return OwnCertificate{str(issued.getCertificate().getChain()), kj::mv(key)};
+    });
+  });
+}
+
 // ---- init ---------------------------------------------------------------------------------------
 
 kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
@@ -364,11 +389,6 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
   auto pending = kj::heap<Pending>();
   pending->spec = kj::mv(specMessage);
   Pending& p = *pending;
-  auto identityOf = [this](schema::Identity::Builder identity) {
-    identity.setNodeId(self.nodeId);
-    identity.setRole(schema::NodeRole::MANAGER);
-    identity.setClusterId(self.clusterId);
-  };
 
   return rootRequest.send()
       .then([this, pki, &p](capnp::Response<schema::Pki::CreateRootResults>&& created) mutable {
@@ -384,22 +404,12 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
           p.tokens.setRoot(r.getTokens());
         });
       })
-      .then([pki, identityOf]() mutable {
-        auto csr = pki.makeCsrRequest();
-        identityOf(csr.initIdentity());
-        return csr.send();
+      .then([this, &p]() {
+        return issueOwnCertificate(p.spec->getRoot<store::schema::ClusterSpec>().getNodeCertExpiry());
       })
-      .then([this, pki, identityOf, &p](capnp::Response<schema::Pki::MakeCsrResults>&& made) mutable {
-        p.key = str(made.getKey());
-        auto issue = pki.issueRequest();
-        issue.setCsr(made.getCsr());
-        identityOf(issue.initIdentity());
-        issue.setValidity(p.spec->getRoot<store::schema::ClusterSpec>().getNodeCertExpiry());
-        issue.setNow(now());
-        return issue.send();
-      })
-      .then([this, &p](capnp::Response<schema::Pki::IssueResults>&& issued) {
-        p.chain = str(issued.getCertificate().getChain());
+      .then([this, &p](OwnCertificate issued) {
+        p.chain = kj::mv(issued.chain);
+        p.key = kj::mv(issued.key);
         p.dataKey = keyString(randomKey());
         // A crashed earlier init may have left a log behind; this cluster starts from nothing.
         std::error_code ec;
@@ -529,11 +539,6 @@ kj::Promise<void> SwarmNode::rotateRoot(kj::Own<capnp::MallocMessageBuilder> clu
   r->cluster = kj::mv(clusterMessage);
   r->node = selfNode;
   Rotation& rot = *r;
-  auto identityOf = [this](schema::Identity::Builder identity) {
-    identity.setNodeId(self.nodeId);
-    identity.setRole(schema::NodeRole::MANAGER);
-    identity.setClusterId(self.clusterId);
-  };
   return request.send()
       .then([pki, &rot](capnp::Response<schema::Pki::StartRootRotationResults>&& started) mutable {
         // Every node (this one) gets its new certificate in this same change: the rotation is
@@ -551,24 +556,14 @@ kj::Promise<void> SwarmNode::rotateRoot(kj::Own<capnp::MallocMessageBuilder> clu
         tokens.setRotate(rot.cluster->getRoot<store::schema::Object>().getCluster().getJoinTokens());
         return tokens.send();
       })
-      .then([pki, &rot, identityOf](capnp::Response<schema::Pki::MakeJoinTokensResults>&& tokens) mutable {
-        rot.cluster->getRoot<store::schema::Object>().getCluster().setJoinTokens(tokens.getTokens());
-        auto csr = pki.makeCsrRequest();
-        identityOf(csr.initIdentity());
-        return csr.send();
+      .then([this, &rot](capnp::Response<schema::Pki::MakeJoinTokensResults>&& tokens) {
+        auto cluster = rot.cluster->getRoot<store::schema::Object>().getCluster();
+        cluster.setJoinTokens(tokens.getTokens());
+        return issueOwnCertificate(cluster.getSpec().getNodeCertExpiry());
       })
-      .then([this, pki, &rot, identityOf](capnp::Response<schema::Pki::MakeCsrResults>&& made) mutable {
-        rot.key = str(made.getKey());
-        auto issue = pki.issueRequest();
-        issue.setCsr(made.getCsr());
-        identityOf(issue.initIdentity());
-        issue.setValidity(
-            rot.cluster->getRoot<store::schema::Object>().getCluster().getSpec().getNodeCertExpiry());
-        issue.setNow(now());
-        return issue.send();
-      })
-      .then([this, &rot, expectedVersion](capnp::Response<schema::Pki::IssueResults>&& issued) {
-        rot.chain = str(issued.getCertificate().getChain());
+      .then([this, &rot, expectedVersion](OwnCertificate issued) {
+        rot.chain = kj::mv(issued.chain);
+        rot.key = kj::mv(issued.key);
         auto cluster = rot.cluster->getRoot<store::schema::Object>().getCluster();
         cluster.setRootCa(rot.root.getRoot<schema::RootCa>().asReader());
         cluster.setRootRotationInProgress(false);

@@ -99,6 +99,13 @@ class SwarmNode {
     std::optional<SecretKey> unlockKey;  // autolock
   };
 
+  struct OwnCertificate {
+    std::string chain;  // PEM
+    std::string key;    // PEM, made on this node
+  };
+  // A fresh key and a certificate for it, issued by the loaded root for this node's identity.
+  kj::Promise<OwnCertificate> issueOwnCertificate(int64_t validity);
+
   kj::Promise<void> startConsensus(schema::StartConfig::Bootstrap::Which mode, const std::string& dataKey,
                                    const std::string& memberAddress);
   kj::Promise<void> waitForLeadership();
