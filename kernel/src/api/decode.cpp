@@ -355,7 +355,7 @@ void decodeNodeSpec(const json::value& body, schema::NodeSpec::Builder spec) {
   spec.setMembership(schema::NodeMembership::ACCEPTED);
 }
 
-void decodeSecretSpec(const json::value& body, schema::SecretSpec::Builder spec) {
+void decodeSecretSpec(const json::value& body, schema::SecretSpec::Builder spec, SpecFor use) {
   const json::object& o = bodyObject(body, "");
   checkSecretOrConfigName(decodeAnnotations(o, "", spec.getAnnotations()), "Name");
   bool external = false;
@@ -364,16 +364,16 @@ void decodeSecretSpec(const json::value& body, schema::SecretSpec::Builder spec)
     external = spec.getDriver().getName().size() > 0;
   }
   // A secret kept by an external driver has no value of its own.
-  std::string data = decodePayload(o, "", kMaxSecretBytes, !external);
+  std::string data = decodePayload(o, "", kMaxSecretBytes, !external && use == SpecFor::create);
   spec.setData(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(data.data()), data.size()));
   if (auto* templating = optObject(o, "Templating", ""))
     decodeDriver(*templating, "Templating", spec.initTemplating());
 }
 
-void decodeConfigSpec(const json::value& body, schema::ConfigSpec::Builder spec) {
+void decodeConfigSpec(const json::value& body, schema::ConfigSpec::Builder spec, SpecFor use) {
   const json::object& o = bodyObject(body, "");
   checkSecretOrConfigName(decodeAnnotations(o, "", spec.getAnnotations()), "Name");
-  std::string data = decodePayload(o, "", kMaxConfigBytes, true);
+  std::string data = decodePayload(o, "", kMaxConfigBytes, use == SpecFor::create);
   spec.setData(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(data.data()), data.size()));
   if (auto* templating = optObject(o, "Templating", ""))
     decodeDriver(*templating, "Templating", spec.initTemplating());

@@ -32,10 +32,15 @@ void decodeNodeSpec(const boost::json::value& body, schema::NodeSpec::Builder sp
 
 // POST /secrets/create: Name (swarmkit.md 1.4 rules), Labels, Data (base64, 1 B .. < 500 KiB
 // unless an external Driver is named), Driver, Templating.
-void decodeSecretSpec(const boost::json::value& body, schema::SecretSpec::Builder spec);
+// On update (POST /secrets/{id}/update) Data may be left out: clients cannot read a secret's data
+// back, so they send the spec without it.
+enum class SpecFor { create, update };
+void decodeSecretSpec(const boost::json::value& body, schema::SecretSpec::Builder spec,
+                      SpecFor use = SpecFor::create);
 
 // POST /configs/create: as secrets, with Data 1 B .. < 1000 KiB and no Driver.
-void decodeConfigSpec(const boost::json::value& body, schema::ConfigSpec::Builder spec);
+void decodeConfigSpec(const boost::json::value& body, schema::ConfigSpec::Builder spec,
+                      SpecFor use = SpecFor::create);
 
 // The CAConfig fields of a swarm spec that ClusterSpec has no place for: they ask for a root
 // rotation (`docker swarm ca --rotate`) rather than describe a setting.

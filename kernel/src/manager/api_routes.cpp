@@ -375,6 +375,20 @@ std::vector<std::string> usersOf(SwarmNode& node, Kind kind, const std::string& 
   return users;
 }
 
+// Only the labels of a secret or config may change, as in Swarm: the rest of the decoded spec
+// must be what is stored.
+template <typename Spec, typename Decode>
+void takeLabelsOnly(const json::value& body, typename Spec::Builder have, Decode decode) {
+  capnp::MallocMessageBuilder wanted;
+  auto spec = wanted.initRoot<Spec>();
+  decode(body, spec, api::SpecFor::update);
+  if (spec.getAnnotations().getName() != have.getAnnotations().getName() ||
+      (spec.getData().size() > 0 && spec.getData() != have.getData())) {
+    throw Error(400, "rpc error: code = InvalidArgument desc = only updates to Labels are allowed");
+  }
+  have.getAnnotations().setLabels(spec.getAnnotations().getLabels());
+}
+
 void addNamedRoutes(http::Server& server, SwarmNode& node, Kind kind, const std::string& plural) {
   const std::string what(store::kindName(kind));
   server.route("GET", "/" + plural, [&node, kind](Request request) {
@@ -450,29 +464,12 @@ void addNamedRoutes(http::Server& server, SwarmNode& node, Kind kind, const std:
       capnp::MallocMessageBuilder message;
       auto object = message.initRoot<store::schema::Object>();
       auto body = request.json();
-      // Only the labels may change, as in Swarm: the rest of the spec must be what it was.
       if (kind == Kind::secret) {
         object.setSecret(current->reader().getSecret());
-        capnp::MallocMessageBuilder wanted;
-        auto spec = wanted.initRoot<schema::SecretSpec>();
-        api::decodeSecretSpec(body, spec);
-        auto have = object.getSecret().getSpec();
-        if (spec.getAnnotations().getName() != have.getAnnotations().getName() ||
-            (spec.getData().size() > 0 && spec.getData() != have.getData())) {
-          throw Error(400, "rpc error: code = InvalidArgument desc = only updates to Labels are allowed");
-        }
-        have.getAnnotations().setLabels(spec.getAnnotations().getLabels());
+        takeLabelsOnly<schema::SecretSpec>(body, object.getSecret().getSpec(), api::decodeSecretSpec);
       } else {
         object.setConfig(current->reader().getConfig());
-        capnp::MallocMessageBuilder wanted;
-        auto spec = wanted.initRoot<schema::ConfigSpec>();
-        api::decodeConfigSpec(body, spec);
-        auto have = object.getConfig().getSpec();
-        if (spec.getAnnotations().getName() != have.getAnnotations().getName() ||
-            (spec.getData().size() > 0 && spec.getData() != have.getData())) {
-          throw Error(400, "rpc error: code = InvalidArgument desc = only updates to Labels are allowed");
-        }
-        have.getAnnotations().setLabels(spec.getAnnotations().getLabels());
+        takeLabelsOnly<schema::ConfigSpec>(body, object.getConfig().getSpec(), api::decodeConfigSpec);
       }
       store::TransactionBuilder tx;
       tx.update(object.asReader(), *version);

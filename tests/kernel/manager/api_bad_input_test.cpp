@@ -209,6 +209,23 @@ TEST_CASE("bad API input gets Docker's status and a clear message, and the manag
   CHECK(r.status == 400);
   CHECK(boost::json::parse(raw(m.socket, "GET", v + "/secrets").body).as_array().empty());
 
+  // Only a secret's labels may change.
+  r = raw(m.socket, "POST", v + "/secrets/create", "{\"Name\": \"kept\", \"Data\": \"c2VjcmV0\"}");
+  REQUIRE(r.status == 201);
+  std::string secretId(boost::json::parse(r.body).as_object().at("ID").as_string());
+  auto secret = boost::json::parse(raw(m.socket, "GET", v + "/secrets/" + secretId).body).as_object();
+  std::string secretVersion = std::to_string(secret.at("Version").as_object().at("Index").to_number<uint64_t>());
+  r = raw(m.socket, "POST", v + "/secrets/" + secretId + "/update?version=" + secretVersion,
+          "{\"Name\": \"kept\", \"Data\": \"b3RoZXI=\"}");
+  CHECK(r.status == 400);
+  CHECK(contains(r.message(), "only updates to Labels are allowed"));
+  r = raw(m.socket, "POST", v + "/secrets/" + secretId + "/update?version=" + secretVersion,
+          "{\"Name\": \"kept\", \"Labels\": {\"tier\": \"db\"}}");
+  CHECK(r.status == 200);
+  secret = boost::json::parse(raw(m.socket, "GET", v + "/secrets/" + secretId).body).as_object();
+  CHECK(secret.at("Spec").as_object().at("Labels").as_object().at("tier").as_string() == "db");
+  CHECK(raw(m.socket, "DELETE", v + "/secrets/" + secretId).status == 204);
+
   // Paths, methods and versions.
   r = raw(m.socket, "GET", v + "/no/such/path");
   CHECK(r.status == 404);
