@@ -30,4 +30,6 @@ struct NodeState {
     sealed @11 :Data;
   }
   # The 32-byte key the consensus plugin seals its log with.
+  managers @12 :List(Text);
+  # The managers' addresses a worker last heard of (it heartbeats to them after a restart).
 }

@@ -511,10 +511,9 @@ void addApiRoutes(http::Server& server, SwarmNode& node, ApiInfo info) {
       });
     });
   });
-  server.route("POST", "/swarm/join", [](Request request) {
+  server.route("POST", "/swarm/join", [&node](Request request) {
     return guarded([&]() -> kj::Promise<Response> {
-      api::decodeJoinRequest(request.json());  // bad input still gets its 400
-      throw Error(501, "joining an existing swarm is not supported by this manager yet");
+      return node.join(api::decodeJoinRequest(request.json())).then([]() { return Response::empty(200); });
     });
   });
   server.route("POST", "/swarm/leave", [&node](Request request) {

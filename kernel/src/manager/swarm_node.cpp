@@ -24,6 +24,9 @@ namespace {
 constexpr const char* kNotInSwarm =
     "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to "
     "connect this node to swarm and try again.";
+constexpr const char* kWorker =
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. "
+    "Please run this command on a manager node or promote the current node to a manager.";
 constexpr const char* kLocked =
     "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker "
     "swarm unlock\" to unlock it.";
@@ -109,7 +112,8 @@ const char* localStateName(LocalState state) {
 
 SwarmNode::SwarmNode(kj::AsyncIoContext& io, Kernel& kernel, SwarmNodeOptions options)
     : io(io), kernel(kernel), options(std::move(options)), log(logger("swarm")),
-      stateFile(this->options.stateDir) {
+      stateFile(this->options.stateDir), links([this]() { return transport(); }),
+      served([this](const PeerIdentity& peer) { return managerFor(peer); }) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
   resetStore();
 }
@@ -128,11 +132,13 @@ void SwarmNode::resetStore() {
         leadershipWaiter = nullptr;
       }
     }
+    onLeadership(view.isLeader());
   });
   machine = schema::StateMachine::Client(kj::mv(replication));
   loadedRoot.clear();
   rootWatch = storePtr->subscribe([this](const store::Event& event) {
     if (event.type == store::Event::Type::commit || event.type == store::Event::Type::reset) {
+      notifyApplied();
       loadRootIfChanged();
       resealIfUnlockKeyChanged();
     }
@@ -214,6 +220,7 @@ schema::Pki::Client SwarmNode::pki() {
 
 void SwarmNode::requireManager() const {
   if (localState == LocalState::locked) throw SwarmError(503, kLocked);
+  if (isWorker()) throw SwarmError(503, kWorker);
   if (!isManager()) throw SwarmError(503, kNotInSwarm);
 }
 
@@ -225,8 +232,15 @@ kj::Promise<uint64_t> SwarmNode::write(store::TransactionBuilder tx) {
   } catch (const kj::Exception& e) {
     throw SwarmError(400, describe(e));
   }
-  return replicationPtr->propose(std::move(entry)).then([](Replication::Outcome outcome) -> uint64_t {
-    if (outcome.failed) throw proposeFailure(*outcome.failed);
+  return replicationPtr->propose(entry).then([this, entry](Replication::Outcome outcome) mutable -> kj::Promise<uint64_t> {
+    if (outcome.failed) {
+      const ProposeError& failure = *outcome.failed;
+      if (failure.kind == ProposeError::Kind::notLeader && failure.leaderHint != 0 &&
+          failure.leaderHint != self.raftMemberId) {
+        return forwardToLeader(kj::mv(entry), failure.leaderHint);
+      }
+      throw proposeFailure(failure);
+    }
     const store::ApplyResult& result = *outcome.applied;
     if (!result.ok()) throw SwarmError(store::httpStatus(result.status), result.message);
     return outcome.index;
@@ -234,13 +248,6 @@ kj::Promise<uint64_t> SwarmNode::write(store::TransactionBuilder tx) {
 }
 
 // ---- consensus --------------------------------------------------------------------------------
-
-// A one-manager swarm has no peers; joins bring the transport in (a later change).
-class NoPeersNetwork final : public schema::PeerNetwork::Server {
- public:
-  kj::Promise<void> send(SendContext) override { return kj::READY_NOW; }
-  kj::Promise<void> setMembers(SetMembersContext) override { return kj::READY_NOW; }
-};
 
 kj::Promise<void> SwarmNode::startConsensus(schema::StartConfig::Bootstrap::Which mode,
                                             const std::string& dataKey,
@@ -263,9 +270,12 @@ kj::Promise<void> SwarmNode::startConsensus(schema::StartConfig::Bootstrap::Whic
       break;
     }
     case schema::StartConfig::Bootstrap::FORCE_NEW_CLUSTER: bootstrap.setForceNewCluster(); break;
+    case schema::StartConfig::Bootstrap::JOIN: bootstrap.setJoin(); break;
     default: bootstrap.setRestart(); break;
   }
-  request.setNetwork(kj::heap<NoPeersNetwork>());
+  auto peers = kj::heap<RaftPeers>(links, self.raftMemberId);
+  raftPeers = peers.get();
+  request.setNetwork(kj::mv(peers));
   KJ_IF_MAYBE (m, machine) {
     request.setMachine(*m);
   }
@@ -410,6 +420,9 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
       .then([this, &p](OwnCertificate issued) {
         p.chain = kj::mv(issued.chain);
         p.key = kj::mv(issued.key);
+        return bringUpNetwork(p.chain, p.key, str(p.root.getRoot<schema::RootCa>().getCert().asReader()));
+      })
+      .then([this, &p]() {
         p.dataKey = keyString(randomKey());
         // A crashed earlier init may have left a log behind; this cluster starts from nothing.
         std::error_code ec;
@@ -499,6 +512,7 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
         // Nothing half-done stays: the plugin is stopped from using the log, which goes.
         log->error("swarm init failed: {}", describe(e));
         localState = LocalState::inactive;
+        takeDownNetwork();
         resetStore();
         std::error_code ec;
         std::filesystem::remove_all(options.stateDir / "raft", ec);
@@ -580,9 +594,9 @@ kj::Promise<void> SwarmNode::rotateRoot(kj::Own<capnp::MallocMessageBuilder> clu
         tx.update(node.asReader(), rot.node->version());
         return write(kj::mv(tx));
       })
-      .then([this, &rot](uint64_t) {
+      .then([this, &rot](uint64_t) -> kj::Promise<void> {
         auto read = stateFile.read();
-        if (!read) return;
+        if (!read) return kj::READY_NOW;
         capnp::MallocMessageBuilder message;
         message.setRoot((*read)->getRoot<store::schema::NodeState>());
         auto state = message.getRoot<store::schema::NodeState>();
@@ -595,6 +609,7 @@ kj::Promise<void> SwarmNode::rotateRoot(kj::Own<capnp::MallocMessageBuilder> clu
         }
         stateFile.write(state.asReader());
         log->info("root CA rotated; this node's certificate is re-issued from the new root");
+        return bringUpNetwork(rot.chain, rot.key, str(rot.root.getRoot<schema::RootCa>().getCert().asReader()));
       })
       .attach(kj::mv(r));
 }
@@ -620,16 +635,28 @@ kj::Promise<void> SwarmNode::resume() {
   self.advertiseAddr = state.getAdvertiseAddr().cStr();
   self.manager = state.getRole() == schema::NodeRole::MANAGER;
   self.raftMemberId = state.getRaftMemberId();
+  for (auto address : state.getManagers()) knownManagers.emplace_back(address.cStr());
   if (state.getDataKey().isSealed()) {
     localState = LocalState::locked;
     lockedState = kj::mv(*read);
     log->warn("this manager is locked: unlock it with 'swarm unlock' and the cluster's unlock key");
     return kj::READY_NOW;
   }
+  std::string chain = str(state.getCertChain());
+  std::string roots = str(state.getRootCerts());
+  std::string tlsKey = str(state.getTlsKey().getClear());
+  if (!self.manager) {
+    if (options.forceNewCluster) restartMode();  // throws: a worker has no log to recover
+    return bringUpNetwork(chain, tlsKey, roots).then([this]() {
+      localState = LocalState::active;
+      agent = agentLoop().eagerlyEvaluate(nullptr);
+      log->info("resumed as worker {} of cluster {}", self.nodeId, self.clusterId);
+    });
+  }
   std::string dataKey = str(state.getDataKey().getClear());
-  return startConsensus(restartMode(), dataKey, self.advertiseAddr).then([this]() {
-    return settleAfterRestart();
-  });
+  return bringUpNetwork(chain, tlsKey, roots)
+      .then([this, dataKey]() { return startConsensus(restartMode(), dataKey, self.advertiseAddr); })
+      .then([this]() { return settleAfterRestart(); });
 }
 
 schema::StartConfig::Bootstrap::Which SwarmNode::restartMode() {
@@ -665,20 +692,24 @@ kj::Promise<void> SwarmNode::unlock(std::string text) {
   } catch (const UserError& e) {
     throw SwarmError(400, e.what());
   }
-  std::string dataKey;
+  std::string dataKey, tlsKey, chain, roots;
   KJ_IF_MAYBE (held, lockedState) {
     auto state = (*held)->getRoot<store::schema::NodeState>();
     try {
       dataKey = unseal(key, str(state.getDataKey().getSealed()), kPurposeDataKey);
+      tlsKey = unseal(key, str(state.getTlsKey().getSealed()), kPurposeTlsKey);
     } catch (const UserError&) {
       // Docker's words for a wrong key.
       throw SwarmError(400, "swarm could not be unlocked: invalid key, please try again");
     }
+    chain = str(state.getCertChain());
+    roots = str(state.getRootCerts());
   }
   self.unlockKey = key;
   lockedState = nullptr;
   log->info("unlocked manager {}", self.nodeId);
-  return startConsensus(restartMode(), dataKey, self.advertiseAddr)
+  return bringUpNetwork(chain, tlsKey, roots)
+      .then([this, dataKey]() { return startConsensus(restartMode(), dataKey, self.advertiseAddr); })
       .then([this]() { return settleAfterRestart(); });
 }
 
@@ -691,6 +722,7 @@ kj::Promise<void> SwarmNode::leave(bool force) {
   }
   // The consensus plugin keeps its log open until it stops; the kernel restarts nothing here, so
   // the data goes with the plugin's next start (init wipes the raft directory first).
+  takeDownNetwork();
   resetStore();
   stateFile.remove();
   std::error_code ec;

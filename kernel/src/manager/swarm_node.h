@@ -1,7 +1,8 @@
 // SwarmNode: this process's place in a swarm, and the lifecycle operations that change it.
 //
 //   inactive  --init-->  manager (leader of a one-member cluster)
-//   manager   --leave --force-->  inactive (state directory wiped)
+//   inactive  --join (token)-->  worker, or manager (a Raft learner, promoted once caught up)
+//   manager   --leave --force-->  inactive (state directory wiped); a worker needs no --force
 //   boot: node-state.bin present -> restart the consensus plugin on its log (a locked node, whose
 //         keys are sealed by the unlock key, waits in `locked` for unlock()).
 //
@@ -10,6 +11,7 @@
 #pragma once
 
 #include "api/decode.h"
+#include "cluster_net.h"
 #include "http/message.h"
 #include "kernel.h"
 #include "keys.h"
@@ -24,9 +26,11 @@
 #include <spdlog/logger.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace swarm::kernel {
 
@@ -60,6 +64,9 @@ class SwarmNode {
   // defaults merged with the request.
   kj::Promise<std::string> init(api::InitRequest request,
                                 kj::Own<capnp::MallocMessageBuilder> spec);
+  // POST /swarm/join: asks a manager at one of request.remoteAddrs to admit this node with the
+  // token, then runs as the worker or manager the token makes it (swarm_cluster.cpp).
+  kj::Promise<void> join(api::JoinRequest request);
   // POST /swarm/leave. A manager needs force (it is the only one here: its data goes).
   kj::Promise<void> leave(bool force);
   // POST /swarm/unlock.
@@ -69,6 +76,7 @@ class SwarmNode {
   const std::string& nodeId() const { return self.nodeId; }
   const std::string& clusterId() const { return self.clusterId; }
   bool isManager() const { return localState == LocalState::active && self.manager; }
+  bool isWorker() const { return localState == LocalState::active && !self.manager; }
   const std::string& advertiseAddr() const { return self.advertiseAddr; }
   const std::string& listenAddr() const { return self.listenAddr; }
   // The unlock key, when autolock is on (GET /swarm/unlockkey).
@@ -81,6 +89,13 @@ class SwarmNode {
   // A manager that can write: throws SwarmError 503 with Docker's wording otherwise.
   void requireManager() const;
 
+  // The consensus members as the network knows them (addresses), and the leader's node ID.
+  const std::map<uint64_t, RaftMember>& raftMembers() const;
+  std::string leaderNodeId() const;
+  // A manager's reachability as this manager sees it: the leader and managers heartbeating are
+  // reachable.
+  bool managerReachable(const std::string& nodeId) const;
+
   // swarm ca --rotate on a one-node swarm: a new root (generated, or the operator's), this node's
   // certificate re-issued from it, join tokens re-digested; `cluster` (its spec already merged)
   // is committed with them in one transaction at `expectedVersion`.
@@ -88,10 +103,12 @@ class SwarmNode {
                                uint64_t expectedVersion);
 
   // Proposes one transaction and maps its fate to a SwarmError on failure; resolves with the
-  // entry's index.
+  // entry's index once this manager's store applied it. A follower hands the entry to the leader.
   kj::Promise<uint64_t> write(store::TransactionBuilder tx);
 
  private:
+  friend class ManagerServer;
+  capnp::Capability::Client managerFor(const PeerIdentity& peer);
   struct Self {
     std::string nodeId, clusterId, listenAddr, advertiseAddr;
     bool manager = false;
@@ -108,6 +125,29 @@ class SwarmNode {
 
   kj::Promise<void> startConsensus(schema::StartConfig::Bootstrap::Which mode, const std::string& dataKey,
                                    const std::string& memberAddress);
+
+  // ---- swarm_cluster.cpp: the network between nodes --------------------------------------------
+  schema::Transport::Client transport();
+  // Hands the transport this node's certificate; a manager also listens on its listen address.
+  kj::Promise<void> bringUpNetwork(std::string chain, std::string key, std::string roots);
+  void takeDownNetwork();
+  kj::Promise<uint64_t> forwardToLeader(std::string entry, uint64_t leaderHint);
+  kj::Promise<void> waitApplied(uint64_t index);
+  void notifyApplied();
+  // The leader's side of a join (cluster.capnp Manager.join).
+  kj::Promise<void> admit(store::schema::JoinRequest::Reader request, store::schema::JoinResponse::Builder response);
+  // Dispatcher (leader): heartbeats, READY/DOWN/UNKNOWN, manager status, learner promotion.
+  kj::Promise<void> heartbeatFrom(const PeerIdentity& peer, store::schema::SessionInfo::Builder session);
+  void onLeadership(bool leader);
+  kj::Promise<void> dispatcherRound();
+  kj::Promise<void> dispatcherLoop();
+  int64_t heartbeatPeriod() const;
+  // Agent (every node but the leader): heartbeats to the leader, failing over between managers.
+  kj::Promise<void> agentLoop();
+  kj::Promise<void> heartbeatOnce();
+  std::vector<std::string> managerAddresses() const;
+  std::string leaderAddress() const;
+  void rememberManagers(capnp::List<capnp::Text>::Reader managers);
   kj::Promise<void> waitForLeadership();
   kj::Promise<void> settleAfterRestart();
   schema::StartConfig::Bootstrap::Which restartMode();
@@ -141,6 +181,21 @@ class SwarmNode {
   TaskErrors taskErrors{*this};
   kj::TaskSet tasks{taskErrors};
   void loadRootIfChanged();
+
+  // The network (swarm_cluster.cpp).
+  PeerLinks links;
+  ServedPeers served;
+  RaftPeers* raftPeers = nullptr;  // owned by the capability the consensus plugin holds
+  kj::Maybe<schema::Listener::Client> listener;
+  std::vector<std::string> knownManagers;  // a worker's managers, as the last heartbeat said
+  size_t nextManager = 0;
+  std::string agentTarget;
+  std::multimap<uint64_t, kj::Own<kj::PromiseFulfiller<void>>> appliedWaiters;
+  std::map<std::string, kj::TimePoint> heartbeatDeadlines;  // leader: node ID -> DOWN after
+  bool leading = false;
+  uint64_t leadershipEpoch = 0;
+  kj::Maybe<kj::Promise<void>> agent;
+  kj::Maybe<kj::Promise<void>> dispatcher;
   // Autolock turned on or off, or its key rotated: the state file's keys follow.
   void resealIfUnlockKeyChanged();
 };

@@ -1,0 +1,71 @@
+@0xa1823d419b6d4265;
+# Node-to-node RPC between swarm-kernel processes. It runs over the transport plugin's mutual-TLS
+# connections (kernel/src/manager/transport_stream.h): every manager serves `Manager` on its
+# listen address to each connection, and each call checks the caller's identity as the transport
+# verified it from its certificate (never a claim in the request). Errors are exceptions whose
+# description is "HTTP <status>: <message>", the API's answer for the same failure.
+#
+# Kernel-internal, but on the wire between managers of different versions: evolve it by Cap'n
+# Proto's rules only.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("swarm::store::schema");
+
+using Common = import "/common.capnp";
+using Consensus = import "/consensus.capnp";
+
+struct JoinRequest {
+  token @0 :Text;
+  # SWMTKN-1-<root digest>-<secret>; the secret chooses the role.
+  csr @1 :Data;
+  # PEM; the key stays on the joining node. Its subject is ignored: the CA sets CN/OU/O.
+  availability @2 :Common.NodeAvailability;
+  description @3 :Common.NodeDescription;
+  advertiseAddr @4 :Text;
+  # host:port other managers dial (Raft), for a manager.
+}
+
+struct JoinResponse {
+  nodeId @0 :Text;
+  clusterId @1 :Text;
+  role @2 :Common.NodeRole;
+  certChain @3 :Data;
+  # PEM: the node's certificate, CN = nodeId, OU = role, O = clusterId.
+  rootCerts @4 :Data;
+  raftMemberId @5 :UInt64;
+  # A manager's consensus member ID (added as a learner; promoted once it caught up). 0 on a worker.
+  managers @6 :List(Text);
+  # The managers' addresses, for sessions and failover.
+  members @7 :List(Consensus.Member);
+  # The consensus members: a new manager must answer the leader before its log tells it who is who.
+}
+
+struct ProposeOutcome {
+  index @0 :UInt64;
+  # The entry's index: the caller waits until its own store applied it, so a read after a write
+  # sees the write.
+  status @1 :UInt16;
+  # 200 when the store applied the transaction; else the API status of its refusal.
+  message @2 :Text;
+}
+
+struct SessionInfo {
+  period @0 :Int64;
+  # Nanoseconds until the next heartbeat is due (the cluster's dispatcher period, jittered).
+  managers @1 :List(Text);
+  leader @2 :Text;
+  # The leader's address ("" when unknown).
+}
+
+interface Manager {
+  join @0 (request :JoinRequest) -> (response :JoinResponse);
+  # The CA's join service: the only call open to an anonymous (join mode) peer. Any manager takes
+  # it and hands it to the leader.
+  raftStep @1 (from :UInt64, message :Data) -> stream;
+  # A consensus message from member `from`. Managers only.
+  propose @2 (entry :Data) -> (outcome :ProposeOutcome);
+  # A store transaction proposed by a follower manager on the leader. Managers only.
+  heartbeat @3 (description :Common.NodeDescription) -> (session :SessionInfo);
+  # A node's liveness (the dispatcher): the leader marks it READY, and DOWN when heartbeats stop
+  # for three periods. Any node of the cluster.
+}
