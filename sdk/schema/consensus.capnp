@@ -86,8 +86,8 @@ struct StartConfig {
     restart @5 :Void;
     # Recover from storageDir.
     forceNewCluster @6 :Void;
-    # Recover from storageDir, drop uncommitted entries, remove every other member and continue
-    # as a single-member cluster keeping all committed data.
+    # Recover from storageDir, remove every other member and continue as a single-member
+    # cluster that commits every entry it holds (committed ones and the tail it had appended).
   }
   tickMillis @7 :UInt32 = 100;
   electionTicks @8 :UInt32 = 10;

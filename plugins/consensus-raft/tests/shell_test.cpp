@@ -390,23 +390,18 @@ TEST_CASE(
   CHECK(lower(refused.getResult().getInvalid().cStr()).find("never reused") != std::string::npos);
 }
 
-TEST_CASE("forceNewCluster keeps every committed entry and drops the other members") {
+TEST_CASE("forceNewCluster keeps every entry the member holds and drops the other members") {
   Fixture f;
   f.start(1, {1, 2});
   f.start(2, {1, 2});
   f.waitUntil("a leader", [&]() { return f.status(1).getLeaderId() != 0; });
   uint64_t leader = f.status(1).getLeaderId();
   std::vector<std::string> keys;
-  uint64_t last = 0;
   for (int i = 0; i < 20; ++i) {
     keys.push_back("k" + std::to_string(i));
-    auto r = f.propose(leader, keys.back() + "=v");
-    REQUIRE(r.isCommitted());
-    last = r.getCommitted().getIndex();
+    REQUIRE(f.propose(leader, keys.back() + "=v").isCommitted());
   }
-  // What member 1 keeps is what it knows to be committed (as in etcd): wait until it knows.
-  // Its commit index must also be on disk by then, or the last entries would be dropped.
-  f.waitUntil("member 1 knows the commit", [&]() { return f.status(1).getCommitIndex() >= last; });
+  // Committed by both members, so on member 1's disk, though its persisted commit index may lag.
   for (uint64_t id : {1, 2}) {
     f.members[id].consensus = nullptr;
     f.members[id].plugin->stop().wait(f.io.waitScope);

@@ -149,7 +149,9 @@ void Core::forceNewCluster() {
     throw std::invalid_argument("raft forceNewCluster: this member (" + num(cfg.id) +
                                 ") was removed from the cluster; its data cannot seed a new one");
   }
-  log.truncateAfter(log.committed());
+  // The whole persisted log stays, not only what the persisted commit index covers: that index
+  // reaches disk a Ready after the entries, so an entry already acknowledged to a client can lie
+  // past it. Any leader elected with this log would commit all of it too.
   resetTerm(currentTerm + 1);
   state = Role::follower;
   Member self{cfg.id, {}, {}, true};

@@ -130,10 +130,4 @@ void RaftLog::reset(Index snapI, Term snapT, std::vector<Entry>&& persisted, Ind
   applyingIndex = applied;
 }
 
-void RaftLog::truncateAfter(Index i) {
-  if (i < commitIndex || i >= lastIndex()) return;
-  entries.resize(i - offset);
-  stableIndex = std::min(stableIndex, i);
-}
-
 }  // namespace swarm::raft

@@ -87,9 +87,6 @@ class RaftLog {
   void reset(Index snapI, Term snapT, std::vector<Entry>&& persisted, Index commit, Index applied);
   // Restart: the persisted state (entries after snapI), all of it stable.
 
-  void truncateAfter(Index i);
-  // Drops entries after i (>= committed()); used by forceNewCluster.
-
  private:
   Index offset = 0;
   Term offsetTerm = 0;
