@@ -349,8 +349,12 @@ kj::Promise<void> SwarmNode::join(api::JoinRequest request) {
               })
               .catch_([&j, self, address](kj::Exception&& e) mutable -> kj::Promise<void> {
                 auto failure = http::failureOf(e);
-                // A refusal by the swarm itself (bad token, another cluster) is final.
-                if (failure.status == 400 || failure.status == 403) throw SwarmError(400, failure.message);
+                // Worth asking again: a swarm without a leader for a moment, a manager not up yet.
+                // Anything else (a bad token, another cluster's root) is the answer.
+                bool transient = failure.status == 503 || failure.message.find("cannot reach") != std::string::npos ||
+                                 failure.message.find("timed out") != std::string::npos ||
+                                 failure.message.find("backing off") != std::string::npos;
+                if (!transient) throw SwarmError(400, failure.message);
                 j.lastError = address + ": " + failure.message;
                 return self(self);
               });

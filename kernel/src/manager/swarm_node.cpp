@@ -504,6 +504,7 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
           state.getDataKey().setClear(bytesOf(p.dataKey));
         }
         stateFile.write(state.asReader());
+        agent = agentLoop().eagerlyEvaluate(nullptr);
         log->info("swarm initialized: node {} is the manager of cluster {} (advertising {})",
                   self.nodeId, self.clusterId, self.advertiseAddr);
         return self.nodeId;
@@ -672,6 +673,7 @@ schema::StartConfig::Bootstrap::Which SwarmNode::restartMode() {
 
 kj::Promise<void> SwarmNode::settleAfterRestart() {
   localState = LocalState::active;
+  agent = agentLoop().eagerlyEvaluate(nullptr);
   // A one-manager swarm leads again within milliseconds; serving before that would answer the
   // first requests with "no leader". Without a quorum in sight, serve anyway: reads still work.
   return waitForLeadership().then(

@@ -88,7 +88,7 @@ expect "a fresh node is not in a swarm" "Swarm: inactive" -- "$docker" info
 refuse "node ls before init" "not a swarm manager" -- "$docker" node ls
 
 expect "swarm init" "Swarm initialized: current node \([a-z0-9]{25}\) is now a manager" -- \
-  "$docker" swarm init --advertise-addr 127.0.0.1:2377
+  "$docker" swarm init --listen-addr 127.0.0.1:2377 --advertise-addr 127.0.0.1:2377
 refuse "a second init" "already part of a swarm" -- "$docker" swarm init --advertise-addr 127.0.0.1
 expect "swarm info" "Is Manager: true" -- "$docker" info
 expect "node ls shows the leader" "\* +[^ ]+ +Ready +Active +Leader" -- "$docker" node ls
@@ -170,7 +170,7 @@ wait "$pid" 2>/dev/null || true
 pid=""
 rm -rf "$work/state"
 start
-expect "init with autolock" "SWMKEY-1-" -- "$docker" swarm init --autolock --advertise-addr 127.0.0.1
+expect "init with autolock" "SWMKEY-1-" -- "$docker" swarm init --autolock --listen-addr 127.0.0.1:2377 --advertise-addr 127.0.0.1
 key=$("$docker" swarm unlock-key -q)
 [[ "$key" =~ ^SWMKEY-1-[A-Za-z0-9+/]{43}$ ]] || fail "unlock-key printed '$key'"
 kill -9 "$pid"

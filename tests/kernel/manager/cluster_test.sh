@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# A real swarm of swarm-kernel processes on loopback, driven by the stock docker CLI: 3 managers
+# and 2 workers join with tokens over mutual TLS; writes on followers reach the leader; kill -9 of
+# the leader elects another and the API keeps answering; a killed manager restarts with its data;
+# losing quorum gives Docker's "no leader" error and --force-new-cluster recovers every object.
+# Tokens: a worker token makes a worker, another cluster's token is refused.
+#
+#   cluster_test.sh <build-dir>
+# Ports: 127.0.0.1:23871-23877 (the docker CLI test uses 2377).
+set -euo pipefail
+
+build=$1
+docker=${DOCKER_CLI:-/usr/bin/docker}
+[ -x "$docker" ] || docker=$(command -v docker || true)
+[ -n "$docker" ] || { echo "cluster_test: no docker CLI found; scripts/install-deps.sh installs docker.io" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/swarm-cluster.XXXXXX)
+declare -A pids
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+export DOCKER_CONFIG="$work/docker-config"
+
+cat >"$work/plugins.conf" <<EOF
+[consensus]
+library = $build/plugins/consensus-raft/consensus-raft.so
+[pki]
+library = $build/plugins/pki-x509/pki-x509.so
+[scheduler]
+library = $build/plugins/scheduler-spread/scheduler-spread.so
+[runtime]
+library = $build/tests/fakes/runtime/fake-runtime.so
+[transport]
+library = $build/plugins/transport-tls/transport-tls.so
+EOF
+
+addr() { echo "127.0.0.1:$((23870 + $1))"; }
+d() { local n=$1; shift; "$docker" -H "unix://$work/api$n.sock" "$@"; }
+
+start() {  # start <n> [swarm-kernel flags...]
+  local n=$1; shift
+  "$build/bin/swarm-kernel" --plugins "$work/plugins.conf" --state-dir "$work/state$n" \
+    --api-socket "$work/api$n.sock" "$@" >>"$work/node$n.log" 2>&1 &
+  pids[$n]=$!
+  for _ in $(seq 1 100); do
+    if [ -S "$work/api$n.sock" ] && d "$n" version >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  fail "node $n did not start serving within 10 s"
+}
+kill9() { kill -9 "${pids[$1]}"; wait "${pids[$1]}" 2>/dev/null || true; unset "pids[$1]"; rm -f "$work/api$1.sock"; }
+
+fail() {
+  echo "FAILED: $*" >&2
+  for f in "$work"/node*.log; do echo "--- $f ---" >&2; tail -15 "$f" >&2; done
+  exit 1
+}
+expect() {  # expect "<what>" <pattern> -- command...
+  local what=$1 pattern=$2; shift 3
+  local out
+  out=$("$@" 2>&1) || fail "$what: '$*' exited $?: $out"
+  grep -Eq -- "$pattern" <<<"$out" || fail "$what: '$*' printed:
+$out
+which does not match: $pattern"
+}
+refuse() {
+  local what=$1 pattern=$2; shift 3
+  local out
+  if out=$("$@" 2>&1); then fail "$what: '$*' succeeded: $out"; fi
+  grep -Eq -- "$pattern" <<<"$out" || fail "$what: '$*' printed:
+$out
+which does not match: $pattern"
+}
+# until_ok <seconds> "<what>" command...: retries until the command succeeds.
+until_ok() {
+  local seconds=$1 what=$2; shift 2
+  for _ in $(seq 1 $((seconds * 5))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  local out; out=$("$@" 2>&1) || true
+  fail "$what: not true within $seconds s; last: $out"
+}
+count_in() {  # count_in <n> <pattern> <cmd...>: lines of the command's output matching
+  local n=$1 pattern=$2; shift 2
+  [ "$(d "$n" "$@" 2>/dev/null | grep -Ec -- "$pattern")" -eq "${want}" ]
+}
+
+for n in 1 2 3 4 5 6 7; do start $n; done
+
+# ---- forming the swarm -------------------------------------------------------------------------
+expect "init" "Swarm initialized" -- d 1 swarm init --listen-addr "$(addr 1)" --advertise-addr "$(addr 1)" \
+  --dispatcher-heartbeat 1s
+worker_token=$(d 1 swarm join-token -q worker)
+manager_token=$(d 1 swarm join-token -q manager)
+expect "manager 2 joins" "This node joined a swarm as a manager" -- \
+  d 2 swarm join --token "$manager_token" --listen-addr "$(addr 2)" --advertise-addr "$(addr 2)" "$(addr 1)"
+# Through a follower: it hands the join to the leader.
+expect "manager 3 joins through manager 2" "This node joined a swarm as a manager" -- \
+  d 3 swarm join --token "$manager_token" --listen-addr "$(addr 3)" --advertise-addr "$(addr 3)" "$(addr 2)"
+expect "worker 4 joins" "This node joined a swarm as a worker" -- \
+  d 4 swarm join --token "$worker_token" --listen-addr "$(addr 4)" "$(addr 1)"
+expect "worker 5 joins through manager 3" "This node joined a swarm as a worker" -- \
+  d 5 swarm join --token "$worker_token" --listen-addr "$(addr 5)" "$(addr 3)"
+
+want=5; until_ok 15 "all five nodes Ready" count_in 1 " Ready " node ls
+want=1; until_ok 15 "one leader" count_in 1 " Leader " node ls
+want=2; until_ok 15 "two reachable managers" count_in 1 " Reachable " node ls
+expect "a follower sees the same swarm" "Leader" -- d 3 node ls
+
+# The worker token made workers: they cannot see or change the cluster.
+refuse "a worker is no manager" "Worker nodes can't be used to view or modify cluster state" -- d 4 node ls
+worker4=$(d 4 info --format '{{.Swarm.NodeID}}')
+expect "the token decided the role" "^worker$" -- d 1 node inspect --format '{{.Spec.Role}}' "$worker4"
+# A token of another cluster: its root digest is not this swarm's root.
+d 6 swarm init --listen-addr "$(addr 6)" --advertise-addr "$(addr 6)" >/dev/null
+other_token=$(d 6 swarm join-token -q manager)
+refuse "another cluster's token" "digest|root" -- \
+  d 7 swarm join --token "$other_token" --listen-addr "$(addr 7)" "$(addr 1)"
+# This cluster's digest with a made-up secret.
+bogus="${worker_token%-*}-0123456789abcdefghijklmno"
+refuse "a wrong secret" "A valid join token is necessary" -- \
+  d 7 swarm join --token "$bogus" --listen-addr "$(addr 7)" "$(addr 1)"
+kill9 6; kill9 7
+
+# ---- writes anywhere, reads after writes ---------------------------------------------------------
+echo one | d 2 secret create on-follower - >/dev/null || fail "secret create on a follower"
+expect "read your write on the follower" "on-follower" -- d 2 secret ls
+expect "the leader has it" "on-follower" -- d 1 secret ls
+until_ok 10 "the other follower has it" sh -c "'$docker' -H unix://$work/api3.sock secret ls | grep -q on-follower"
+
+# ---- the leader dies ---------------------------------------------------------------------------
+kill9 1
+until_ok 20 "a new leader takes writes" sh -c "echo two | '$docker' -H unix://$work/api2.sock secret create after-failover -"
+expect "the survivors answer" "after-failover" -- d 3 secret ls
+until_ok 20 "the dead leader is shown Down" sh -c "'$docker' -H unix://$work/api2.sock node ls | grep -E 'Down .*Unreachable'"
+
+# ---- it comes back with its data -----------------------------------------------------------------
+start 1
+until_ok 20 "the restarted manager caught up" sh -c "'$docker' -H unix://$work/api1.sock secret ls | grep -q after-failover"
+want=5; until_ok 20 "all five Ready again" count_in 2 " Ready " node ls
+
+# ---- quorum lost, then recovered -----------------------------------------------------------------
+kill9 2; kill9 3
+refuse "no quorum, no writes" "does not have a leader" -- sh -c "echo x | '$docker' -H unix://$work/api1.sock secret create lost -"
+kill9 1
+start 1 --force-new-cluster
+expect "every object survived" "after-failover" -- d 1 secret ls
+expect "and the first one" "on-follower" -- d 1 secret ls
+echo three | d 1 secret create after-recovery - >/dev/null || fail "writes after --force-new-cluster"
+expect "a one-manager swarm again" "Leader" -- d 1 node ls
+
+echo "cluster_test: passed"
