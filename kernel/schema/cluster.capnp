@@ -55,6 +55,18 @@ struct SessionInfo {
   managers @1 :List(Text);
   leader @2 :Text;
   # The leader's address ("" when unknown).
+  desiredRole @3 :Common.NodeRole;
+  # The role the swarm wants this node in (node promote/demote): a node whose role differs asks
+  # for it with changeRole().
+}
+
+struct RoleChange {
+  role @0 :Common.NodeRole;
+  certChain @1 :Data;
+  # PEM: a certificate for the new role (OU), for the key of the CSR sent.
+  raftMemberId @2 :UInt64;
+  members @3 :List(Consensus.Member);
+  # For a new manager: its consensus member ID (a learner) and the members, as in JoinResponse.
 }
 
 interface Manager {
@@ -68,4 +80,8 @@ interface Manager {
   heartbeat @3 (description :Common.NodeDescription) -> (session :SessionInfo);
   # A node's liveness (the dispatcher): the leader marks it READY, and DOWN when heartbeats stop
   # for three periods. Any node of the cluster.
+  changeRole @4 (csr :Data, advertiseAddr :Text) -> (change :RoleChange);
+  # The caller takes the role the swarm wants it in: promotion adds it to the consensus as a
+  # learner; a demoted manager, already removed from the consensus by the leader, gets a worker
+  # certificate. Refused (409) while the leader is still carrying out the change.
 }

@@ -8,6 +8,7 @@
 #include "api/errors.h"
 #include "api/text.h"
 #include "keys.h"
+#include "logging.h"
 #include "store/object_id.h"
 #include "store/transaction.h"
 
@@ -277,6 +278,31 @@ size_t managerCount(SwarmNode& node) {
   return count;
 }
 
+// Swarm's CanRemoveMember: the voters left, without the one demoted, must still have a reachable
+// majority.
+void requireQuorumWithout(SwarmNode& node, const ObjectRef& demoted) {
+  auto n = demoted->reader().getNode();
+  if (!n.getManagerStatus().isManager()) return;
+  uint64_t memberId = n.getManagerStatus().getManager().getRaftId();
+  size_t voters = 0, reachable = 0;
+  bool isVoter = false;
+  for (const auto& [id, member] : node.raftMembers()) {
+    if (!member.voter) continue;
+    if (id == memberId) {
+      isVoter = true;
+      continue;
+    }
+    ++voters;
+    if (node.managerReachable(member.nodeId)) ++reachable;
+  }
+  if (!isVoter) return;
+  if (reachable < voters / 2 + 1) {
+    throw Error(400, "rpc error: code = FailedPrecondition desc = can't remove member from the raft: "
+                     "this would result in a loss of quorum (" + std::to_string(reachable) + " of the " +
+                     std::to_string(voters) + " managers left are reachable)");
+  }
+}
+
 kj::Promise<Response> nodeUpdate(SwarmNode& node, Request request) {
   node.requireManager();
   auto version = request.query.unsignedInteger("version");
@@ -292,9 +318,18 @@ kj::Promise<Response> nodeUpdate(SwarmNode& node, Request request) {
   if (demoting && managerCount(node) <= 1) {
     throw Error(400, "attempting to demote the last manager of the swarm");
   }
-  if (demoting || (!wasManager && updated.getSpec().getDesiredRole() == schema::NodeRole::MANAGER)) {
-    throw Error(501, "changing a node's role needs a multi-manager swarm, which this manager does "
-                     "not run yet");
+  bool promoting = !wasManager && updated.getSpec().getDesiredRole() == schema::NodeRole::MANAGER;
+  if (demoting) requireQuorumWithout(node, current);
+  if (demoting || promoting) {
+    // Docker's API has no room for a warning here: the log says it.
+    size_t managers = managerCount(node) + (promoting ? 1 : 0) - (demoting ? 1 : 0);
+    if (managers > 7) {
+      logger("api")->warn("the swarm will have {} managers: more than 7 slow every write and buy no "
+                          "scale; 3, 5 or 7 is usual", managers);
+    } else if (managers % 2 == 0) {
+      logger("api")->warn("the swarm will have an even number of managers ({}): it tolerates no more "
+                          "failures than {} would; use an odd number", managers, managers - 1);
+    }
   }
   store::TransactionBuilder tx;
   tx.update(object.asReader(), *version);

@@ -92,8 +92,7 @@ class ManagerServer final : public ss::Manager::Server {
     }
     if (node.raftPeers == nullptr || !node.consensusStarted) return kj::READY_NOW;
     auto params = context.getParams();
-    auto consensus = node.kernel.plugin(schema::Kind::CONSENSUS).bootstrap().castAs<schema::Consensus>();
-    auto step = consensus.stepRequest();
+    auto step = node.consensus().stepRequest();
     step.setFrom(params.getFrom());
     step.setMessage(params.getMessage());
     // Delivery is best effort: a message the plugin refuses is its business (it logs it).
@@ -122,6 +121,14 @@ class ManagerServer final : public ss::Manager::Server {
     });
   }
 
+  kj::Promise<void> changeRole(ChangeRoleContext context) override {
+    return kj::evalNow([&]() {
+      if (peer.anonymous) throw SwarmError(403, "a node needs its certificate to change its role");
+      auto params = context.getParams();
+      return node.grantRole(peer, str(params.getCsr()), params.getAdvertiseAddr(), context.getResults().initChange());
+    });
+  }
+
   kj::Promise<void> heartbeat(HeartbeatContext context) override {
     return kj::evalNow([&]() {
       if (peer.anonymous) throw SwarmError(403, "a node needs its certificate to heartbeat");
@@ -145,16 +152,37 @@ schema::Transport::Client SwarmNode::transport() {
   return kernel.plugin(schema::Kind::TRANSPORT).bootstrap().castAs<schema::Transport>();
 }
 
-kj::Promise<void> SwarmNode::bringUpNetwork(std::string chain, std::string key, std::string roots) {
-  auto transport = this->transport();
-  auto credentials = transport.setCredentialsRequest();
+kj::Promise<void> SwarmNode::pushCredentials() {
+  auto credentials = transport().setCredentialsRequest();
   auto c = credentials.initCredentials();
-  c.setChain(bytesOf(chain));
-  c.setKey(bytesOf(key));
-  c.initRoots(1).set(0, bytesOf(roots));
+  c.setChain(bytesOf(ownCredentials.chain));
+  c.setKey(bytesOf(ownCredentials.key));
+  c.initRoots(1).set(0, bytesOf(ownCredentials.roots));
   c.setClusterId(self.clusterId);
   c.setMinVersion(schema::TlsVersion::TLS12);
-  auto set = credentials.send().ignoreResult();
+  // Removed nodes are refused at the handshake (a manager knows them from the store).
+  std::vector<std::string> revoked;
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (!clusters.empty()) {
+    for (auto r : clusters.front()->reader().getCluster().getRevoked()) revoked.emplace_back(r.getCn().cStr());
+  }
+  auto list = c.initRevokedNodeIds(static_cast<unsigned>(revoked.size()));
+  for (unsigned i = 0; i < revoked.size(); ++i) list.set(i, revoked[i]);
+  pushedRevocations = revoked.size();
+  return credentials.send().ignoreResult();
+}
+
+void SwarmNode::pushRevocationsIfChanged() {
+  if (ownCredentials.chain.empty()) return;
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (clusters.empty() || clusters.front()->reader().getCluster().getRevoked().size() == pushedRevocations) return;
+  tasks.add(pushCredentials());
+}
+
+kj::Promise<void> SwarmNode::bringUpNetwork(std::string chain, std::string key, std::string roots) {
+  auto transport = this->transport();
+  ownCredentials = {kj::mv(chain), kj::mv(key), kj::mv(roots)};
+  auto set = pushCredentials();
   if (!self.manager || listener != nullptr) return set;
   return set.then([this, transport]() mutable {
     auto listen = transport.listenRequest();
@@ -185,6 +213,7 @@ void SwarmNode::takeDownNetwork() {
   links.clear();
   served.clear();
   raftPeers = nullptr;
+  ownCredentials = {};
   knownManagers.clear();
   for (auto& [index, waiter] : appliedWaiters) {
     waiter->reject(KJ_EXCEPTION(DISCONNECTED, "HTTP 503: this node left the swarm"));
@@ -425,12 +454,64 @@ kj::Promise<void> SwarmNode::join(api::JoinRequest request) {
 
 // ---- join: the leader's side (the CA's join service) --------------------------------------------
 
+kj::Promise<std::string> SwarmNode::issueFor(std::string csr, std::string nodeId, schema::NodeRole role) {
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (clusters.empty()) throw SwarmError(503, "this manager has no cluster object yet; retry");
+  auto issue = pki().issueRequest();
+  issue.setCsr(bytesOf(csr));
+  auto identity = issue.initIdentity();
+  identity.setNodeId(nodeId);
+  identity.setRole(role);
+  identity.setClusterId(self.clusterId);
+  issue.setValidity(clusters.front()->reader().getCluster().getSpec().getNodeCertExpiry());
+  issue.setNow(now());
+  return issue.send().then([](capnp::Response<schema::Pki::IssueResults>&& issued) {
+    return str(issued.getCertificate().getChain());
+  });
+}
+
+kj::Promise<uint64_t> SwarmNode::addLearner(std::string nodeId, std::string address) {
+  // A new manager joins the consensus as a learner: it counts for no quorum until the dispatcher
+  // promotes it, once it has caught up.
+  uint64_t memberId = randomMemberId();
+  auto add = consensus().addMemberRequest();
+  auto member = add.initMember();
+  member.setId(memberId);
+  member.setNodeId(nodeId);
+  member.setAddress(address);
+  return add.send().then([memberId](capnp::Response<schema::Consensus::AddMemberResults>&& added) {
+    auto result = added.getResult();
+    if (result.isDone()) return memberId;
+    if (result.isInProgress()) throw SwarmError(503, "another manager is joining right now; retry in a moment");
+    if (result.isInvalid()) throw SwarmError(400, std::string("cannot add the manager: ") + result.getInvalid().cStr());
+    if (result.isQuorumAtRisk()) throw SwarmError(503, result.getQuorumAtRisk().cStr());
+    throw SwarmError(503, "this manager lost the leadership while adding the new manager; retry");
+  });
+}
+
+void SwarmNode::describeMembers(capnp::List<schema::Member>::Builder out) const {
+  unsigned i = 0;
+  for (const auto& [id, m] : raftMembers()) {
+    out[i].setId(id);
+    out[i].setNodeId(m.nodeId);
+    out[i].setAddress(m.address);
+    out[i].setVoter(m.voter);
+    ++i;
+  }
+}
+
+void SwarmNode::setManagerStatus(ss::Object::Builder object, uint64_t memberId, const std::string& address) {
+  auto manager = object.getNode().getManagerStatus().initManager();
+  manager.setRaftId(memberId);
+  manager.setAddr(address);
+  manager.setReachability(schema::Reachability::UNKNOWN);
+}
+
 kj::Promise<void> SwarmNode::admit(ss::JoinRequest::Reader request, ss::JoinResponse::Builder response) {
   auto clusters = storePtr->list(store::Kind::cluster);
   if (clusters.empty()) throw SwarmError(503, "this manager has no cluster object yet; retry");
   auto cluster = clusters.front()->reader().getCluster();
-  auto pki = this->pki();
-  auto check = pki.checkJoinTokenRequest();
+  auto check = pki().checkJoinTokenRequest();
   check.setToken(request.getToken());
   check.setCurrent(cluster.getJoinTokens());
   struct Admission {
@@ -439,58 +520,33 @@ kj::Promise<void> SwarmNode::admit(ss::JoinRequest::Reader request, ss::JoinResp
     schema::NodeRole role = schema::NodeRole::WORKER;
     std::string chain;
     uint64_t memberId = 0;
-    int64_t validity = 0;
     std::string rootCert;
   };
   auto a = kj::heap<Admission>();
   a->request.setRoot(request);
   a->nodeId = store::newObjectId(store::systemRandom());
-  a->validity = cluster.getSpec().getNodeCertExpiry();
   a->rootCert = str(cluster.getRootCa().getCert());
   Admission& adm = *a;
+  auto joined = adm.request.getRoot<ss::JoinRequest>().asReader();
   return check.send()
-      .then([this, pki, &adm](capnp::Response<schema::Pki::CheckJoinTokenResults>&& checked) mutable {
+      .then([this, &adm, joined](capnp::Response<schema::Pki::CheckJoinTokenResults>&& checked) {
         auto verdict = checked.getCheck();
         if (verdict.isInvalid()) {
           throw SwarmError(400, std::string("A valid join token is necessary to join this cluster (") +
                                     verdict.getInvalid().cStr() + ")");
         }
         adm.role = verdict.getRole();
-        auto issue = pki.issueRequest();
-        issue.setCsr(adm.request.getRoot<ss::JoinRequest>().asReader().getCsr());
-        auto identity = issue.initIdentity();
-        identity.setNodeId(adm.nodeId);
-        identity.setRole(adm.role);
-        identity.setClusterId(self.clusterId);
-        issue.setValidity(adm.validity);
-        issue.setNow(now());
-        return issue.send();
+        return issueFor(str(joined.getCsr()), adm.nodeId, adm.role);
       })
-      .then([this, &adm](capnp::Response<schema::Pki::IssueResults>&& issued) -> kj::Promise<void> {
-        adm.chain = str(issued.getCertificate().getChain());
+      .then([this, &adm, joined](std::string chain) -> kj::Promise<void> {
+        adm.chain = kj::mv(chain);
         if (adm.role != schema::NodeRole::MANAGER) return kj::READY_NOW;
-        // A new manager joins the consensus as a learner: it counts for no quorum until the
-        // dispatcher promotes it, once it has caught up.
-        adm.memberId = randomMemberId();
-        auto consensus = kernel.plugin(schema::Kind::CONSENSUS).bootstrap().castAs<schema::Consensus>();
-        auto add = consensus.addMemberRequest();
-        auto member = add.initMember();
-        member.setId(adm.memberId);
-        member.setNodeId(adm.nodeId);
-        member.setAddress(adm.request.getRoot<ss::JoinRequest>().asReader().getAdvertiseAddr());
-        return add.send().then([](capnp::Response<schema::Consensus::AddMemberResults>&& added) {
-          auto result = added.getResult();
-          if (result.isDone()) return;
-          if (result.isInProgress()) throw SwarmError(503, "another manager is joining right now; retry in a moment");
-          if (result.isInvalid()) throw SwarmError(400, std::string("cannot add the manager: ") + result.getInvalid().cStr());
-          if (result.isQuorumAtRisk()) throw SwarmError(503, result.getQuorumAtRisk().cStr());
-          throw SwarmError(503, "this manager lost the leadership while adding the new manager; retry the join");
-        });
+        return addLearner(adm.nodeId, joined.getAdvertiseAddr()).then([&adm](uint64_t id) { adm.memberId = id; });
       })
-      .then([this, &adm]() {
-        auto joined = adm.request.getRoot<ss::JoinRequest>().asReader();
+      .then([this, &adm, joined]() {
         capnp::MallocMessageBuilder message;
-        auto node = message.initRoot<ss::Object>().initNode();
+        auto object = message.initRoot<ss::Object>();
+        auto node = object.initNode();
         node.setId(adm.nodeId);
         auto spec = node.getSpec();
         spec.setDesiredRole(adm.role);
@@ -505,12 +561,7 @@ kj::Promise<void> SwarmNode::admit(ss::JoinRequest::Reader request, ss::JoinResp
         }
         node.getStatus().setState(schema::NodeState::UNKNOWN);
         node.getStatus().setAddr(hostOf(joined.getAdvertiseAddr()));
-        if (adm.role == schema::NodeRole::MANAGER) {
-          auto manager = node.getManagerStatus().initManager();
-          manager.setRaftId(adm.memberId);
-          manager.setAddr(joined.getAdvertiseAddr());
-          manager.setReachability(schema::Reachability::UNKNOWN);
-        }
+        if (adm.role == schema::NodeRole::MANAGER) setManagerStatus(object, adm.memberId, joined.getAdvertiseAddr());
         node.setRole(adm.role);
         auto certificate = node.getCertificate();
         certificate.setRole(adm.role);
@@ -518,10 +569,10 @@ kj::Promise<void> SwarmNode::admit(ss::JoinRequest::Reader request, ss::JoinResp
         certificate.setCertificate(bytesOf(adm.chain));
         certificate.setCn(adm.nodeId);
         store::TransactionBuilder tx;
-        tx.create(message.getRoot<ss::Object>().asReader());
+        tx.create(object.asReader());
         return write(kj::mv(tx));
       })
-      .then([this, response, &adm](uint64_t) mutable {
+      .then([this, response, &adm, joined](uint64_t) mutable {
         response.setNodeId(adm.nodeId);
         response.setClusterId(self.clusterId);
         response.setRole(adm.role);
@@ -532,22 +583,66 @@ kj::Promise<void> SwarmNode::admit(ss::JoinRequest::Reader request, ss::JoinResp
         auto list = response.initManagers(static_cast<unsigned>(addresses.size()));
         for (unsigned i = 0; i < addresses.size(); ++i) list.set(i, addresses[i]);
         if (adm.role == schema::NodeRole::MANAGER) {
-          const auto& known = raftMembers();
-          auto members = response.initMembers(static_cast<unsigned>(known.size()));
-          unsigned i = 0;
-          for (const auto& [id, m] : known) {
-            members[i].setId(id);
-            members[i].setNodeId(m.nodeId);
-            members[i].setAddress(m.address);
-            members[i].setVoter(m.voter);
-            ++i;
-          }
+          describeMembers(response.initMembers(static_cast<unsigned>(raftMembers().size())));
         }
         log->info("node {} joined as {} (from {})", adm.nodeId,
-                  adm.role == schema::NodeRole::MANAGER ? "manager" : "worker",
-                  adm.request.getRoot<ss::JoinRequest>().asReader().getAdvertiseAddr().cStr());
+                  adm.role == schema::NodeRole::MANAGER ? "manager" : "worker", joined.getAdvertiseAddr().cStr());
       })
       .attach(kj::mv(a));
+}
+
+// ---- role changes: the leader's side --------------------------------------------------------------
+
+kj::Promise<void> SwarmNode::grantRole(const PeerIdentity& peer, std::string csr, std::string address,
+                                       ss::RoleChange::Builder change) {
+  if (!leading) throw SwarmError(503, "not the leader; ask the leader");
+  auto ref = storePtr->get(store::Kind::node, peer.nodeId);
+  if (!ref) throw SwarmError(404, "node " + peer.nodeId + " is not in the swarm");
+  auto node = ref->node();
+  auto desired = node.getSpec().getDesiredRole();
+  auto role = node.getRole();
+  if (desired == schema::NodeRole::WORKER && role == schema::NodeRole::MANAGER) {
+    throw SwarmError(409, "the demotion of node " + peer.nodeId + " is still being carried out; retry");
+  }
+  bool promoting = desired == schema::NodeRole::MANAGER && role == schema::NodeRole::WORKER;
+  struct Grant {
+    std::string chain;
+    uint64_t memberId = 0;
+    store::ObjectRef node;
+  };
+  auto g = kj::heap<Grant>();
+  g->node = ref;
+  if (desired == schema::NodeRole::MANAGER && !promoting) g->memberId = node.getManagerStatus().getManager().getRaftId();
+  Grant& grant = *g;
+  return issueFor(kj::mv(csr), peer.nodeId, desired)
+      .then([this, &grant, promoting, peer, address](std::string chain) -> kj::Promise<void> {
+        grant.chain = kj::mv(chain);
+        if (!promoting) return kj::READY_NOW;
+        return addLearner(peer.nodeId, address).then([&grant](uint64_t id) { grant.memberId = id; });
+      })
+      .then([this, &grant, desired, promoting, address]() {
+        capnp::MallocMessageBuilder message;
+        auto object = message.initRoot<ss::Object>();
+        object.setNode(grant.node->node());
+        auto updated = object.getNode();
+        updated.setRole(desired);
+        if (promoting) setManagerStatus(object, grant.memberId, address);
+        auto certificate = updated.getCertificate();
+        certificate.setRole(desired);
+        certificate.setStatus(schema::CertificateStatus::ISSUED);
+        certificate.setCertificate(bytesOf(grant.chain));
+        store::TransactionBuilder tx;
+        tx.update(object.asReader(), grant.node->version());
+        return write(kj::mv(tx));
+      })
+      .then([this, change, &grant, desired, peer](uint64_t) mutable {
+        change.setRole(desired);
+        change.setCertChain(bytesOf(grant.chain));
+        change.setRaftMemberId(grant.memberId);
+        if (desired == schema::NodeRole::MANAGER) describeMembers(change.initMembers(static_cast<unsigned>(raftMembers().size())));
+        log->info("node {} now holds a {} certificate", peer.nodeId, desired == schema::NodeRole::MANAGER ? "manager" : "worker");
+      })
+      .attach(kj::mv(g));
 }
 
 std::vector<std::string> SwarmNode::managerAddresses() const {
@@ -587,6 +682,7 @@ kj::Promise<void> SwarmNode::heartbeatFrom(const PeerIdentity& peer, ss::Session
   heartbeatDeadlines.insert_or_assign(peer.nodeId, io.provider->getTimer().now() + ttl * kj::NANOSECONDS);
   auto node = storePtr->get(store::Kind::node, peer.nodeId);
   if (!node) throw SwarmError(404, "node " + peer.nodeId + " is not in the swarm (it was removed); leave and join again");
+  session.setDesiredRole(node->node().getSpec().getDesiredRole());
   if (node->node().getStatus().getState() == schema::NodeState::READY) return kj::READY_NOW;
   capnp::MallocMessageBuilder message;
   auto object = message.initRoot<ss::Object>();
@@ -687,18 +783,139 @@ kj::Promise<void> SwarmNode::dispatcherRound() {
   }
   kj::Promise<void> written = kj::READY_NOW;
   if (changes > 0) written = write(kj::mv(tx)).ignoreResult();
+  written = written.then([this]() { return carryOutDemotions(); });
   // Learners that caught up become voters (the plugin refuses while they lag; retried next pass).
   kj::Vector<kj::Promise<void>> promotions;
   for (const auto& [id, member] : members) {
     if (member.voter) continue;
-    auto consensus = kernel.plugin(schema::Kind::CONSENSUS).bootstrap().castAs<schema::Consensus>();
-    auto promote = consensus.promoteMemberRequest();
+    auto promote = consensus().promoteMemberRequest();
     promote.setId(id);
     promotions.add(promote.send().then([this, nodeId = member.nodeId](capnp::Response<schema::Consensus::PromoteMemberResults>&& r) {
       if (r.getResult().isDone()) log->info("manager {} caught up and now votes", nodeId);
     }));
   }
   return written.then([promotions = kj::mv(promotions)]() mutable { return kj::joinPromises(promotions.releaseAsArray()); });
+}
+
+// A demoted manager leaves the consensus first (the leader hands its leadership on if it is the one
+// demoted), then the node's role becomes worker and it asks for a worker certificate.
+kj::Promise<void> SwarmNode::carryOutDemotions() {
+  for (const auto& ref : storePtr->list(store::Kind::node)) {
+    auto node = ref->node();
+    if (node.getSpec().getDesiredRole() != schema::NodeRole::WORKER || node.getRole() != schema::NodeRole::MANAGER) continue;
+    uint64_t memberId = node.getManagerStatus().isManager() ? node.getManagerStatus().getManager().getRaftId() : 0;
+    if (memberId == self.raftMemberId) {
+      log->info("this manager is being demoted: handing the leadership on");
+      auto transfer = consensus().transferLeadershipRequest();
+      transfer.setTo(0);
+      return transfer.send().ignoreResult();
+    }
+    std::string id = ref->id();
+    auto remove = consensus().removeMemberRequest();
+    remove.setId(memberId);
+    return remove.send().then([this, id](capnp::Response<schema::Consensus::RemoveMemberResults>&& removed) -> kj::Promise<void> {
+      auto result = removed.getResult();
+      if (result.isQuorumAtRisk()) {
+        log->warn("demoting {} waits: {}", id, result.getQuorumAtRisk().cStr());
+        return kj::READY_NOW;
+      }
+      if (!result.isDone() && !result.isUnknownMember()) return kj::READY_NOW;  // retried next round
+      auto current = storePtr->get(store::Kind::node, id);
+      if (!current) return kj::READY_NOW;
+      capnp::MallocMessageBuilder message;
+      auto object = message.initRoot<ss::Object>();
+      object.setNode(current->node());
+      object.getNode().setRole(schema::NodeRole::WORKER);
+      object.getNode().getManagerStatus().setNone();
+      store::TransactionBuilder tx;
+      tx.update(object.asReader(), current->version());
+      log->info("manager {} left the consensus; it is a worker now", id);
+      return write(kj::mv(tx)).ignoreResult();
+    });
+  }
+  return kj::READY_NOW;
+}
+
+// The node's side of promote/demote: a certificate for the new role, then a manager starts its
+// consensus member (as a learner, like a join) or a worker stops being a manager.
+kj::Promise<void> SwarmNode::takeRole(schema::NodeRole wanted, std::string target) {
+  bool promotion = wanted == schema::NodeRole::MANAGER;
+  if (promotion && consensusStarted) {
+    throw SwarmError(503, "this node was a manager earlier in this process; restart swarm-kernel to finish its promotion");
+  }
+  struct Taking {
+    std::string key, chain, roots, dataKey;
+    capnp::MallocMessageBuilder change;
+  };
+  auto t = kj::heap<Taking>();
+  Taking& taking = *t;
+  auto csr = pki().makeCsrRequest();
+  auto identity = csr.initIdentity();
+  identity.setNodeId(self.nodeId);
+  identity.setClusterId(self.clusterId);
+  identity.setRole(wanted);
+  return csr.send()
+      .then([this, &taking, target](capnp::Response<schema::Pki::MakeCsrResults>&& made) {
+        taking.key = str(made.getKey());
+        std::string csr = str(made.getCsr());
+        return links.get(target).then([this, csr](ManagerClient client) {
+          auto call = client.changeRoleRequest();
+          call.setCsr(bytesOf(csr));
+          call.setAdvertiseAddr(self.advertiseAddr);
+          return call.send();
+        });
+      })
+      .then([this, &taking, wanted](capnp::Response<ss::Manager::ChangeRoleResults>&& answer) -> kj::Promise<void> {
+        auto change = answer.getChange();
+        if (change.getRole() != wanted) return kj::READY_NOW;
+        taking.change.setRoot(change);
+        taking.chain = str(change.getCertChain());
+        auto read = stateFile.read();
+        if (!read) throw SwarmError(500, "the node state file is gone");
+        auto old = (*read)->getRoot<ss::NodeState>();
+        taking.roots = str(old.getRootCerts());
+        capnp::MallocMessageBuilder message;
+        message.setRoot(old);
+        auto state = message.getRoot<ss::NodeState>();
+        state.setRole(wanted);
+        state.setCertChain(bytesOf(taking.chain));
+        state.getTlsKey().setClear(bytesOf(taking.key));
+        if (wanted == schema::NodeRole::MANAGER) {
+          taking.dataKey = std::string(32, '\0');
+          randombytes_buf(taking.dataKey.data(), taking.dataKey.size());
+          state.setRaftMemberId(change.getRaftMemberId());
+          state.getDataKey().setClear(bytesOf(taking.dataKey));
+        } else {
+          state.setRaftMemberId(0);
+        }
+        std::error_code ec;
+        std::filesystem::remove_all(options.stateDir / "raft", ec);
+        stateFile.write(state.asReader());
+        if (wanted == schema::NodeRole::MANAGER) {
+          self.manager = true;
+          self.raftMemberId = change.getRaftMemberId();
+          return bringUpNetwork(taking.chain, taking.key, taking.roots).then([this, &taking]() {
+            auto started = startConsensus(schema::StartConfig::Bootstrap::JOIN, taking.dataKey, self.advertiseAddr);
+            raftPeers->seed(taking.change.getRoot<ss::RoleChange>().asReader().getMembers());
+            return started.then([this]() { log->info("promoted: this node is a manager now"); });
+          });
+        }
+        // Demoted: the consensus member was removed by the leader; this node stops being one.
+        self.manager = false;
+        self.raftMemberId = 0;
+        KJ_IF_MAYBE (l, listener) {
+          tasks.add(l->closeRequest().send().ignoreResult().catch_([](kj::Exception&&) {}));
+        }
+        listener = nullptr;
+        served.clear();
+        onLeadership(false);
+        resetStore();
+        raftPeers = nullptr;
+        return bringUpNetwork(taking.chain, taking.key, taking.roots).then([this]() {
+          log->info("demoted: this node is a worker now");
+        });
+      })
+      .attach(kj::mv(t));
 }
 
 // ---- agent (every node but the leader) ----------------------------------------------------------
@@ -744,6 +961,13 @@ kj::Promise<void> SwarmNode::heartbeatOnce() {
           [this, target](capnp::Response<ss::Manager::HeartbeatResults>&& answer) -> kj::Promise<void> {
             auto session = answer.getSession();
             rememberManagers(session.getManagers());
+            auto myRole = self.manager ? schema::NodeRole::MANAGER : schema::NodeRole::WORKER;
+            if (session.getPeriod() > 0 && session.getDesiredRole() != myRole && roleChange == nullptr) {
+              roleChange = takeRole(session.getDesiredRole(), target)
+                               .catch_([this](kj::Exception&& e) { log->warn("role change: {}", describe(e)); })
+                               .then([this]() { tasks.add(kj::evalLater([this]() { roleChange = nullptr; })); })
+                               .eagerlyEvaluate(nullptr);
+            }
             if (session.getPeriod() <= 0) {
               // Not the leader: follow its hint, or try the next manager.
               std::string leader = session.getLeader();

@@ -140,6 +140,7 @@ void SwarmNode::resetStore() {
     if (event.type == store::Event::Type::commit || event.type == store::Event::Type::reset) {
       notifyApplied();
       loadRootIfChanged();
+      pushRevocationsIfChanged();
       resealIfUnlockKeyChanged();
     }
   });
@@ -214,6 +215,10 @@ std::optional<std::string> SwarmNode::unlockKey() const {
   return formatUnlockKey(*self.unlockKey);
 }
 
+schema::Consensus::Client SwarmNode::consensus() {
+  return kernel.plugin(schema::Kind::CONSENSUS).bootstrap().castAs<schema::Consensus>();
+}
+
 schema::Pki::Client SwarmNode::pki() {
   return kernel.plugin(schema::Kind::PKI).bootstrap().castAs<schema::Pki>();
 }
@@ -252,7 +257,7 @@ kj::Promise<uint64_t> SwarmNode::write(store::TransactionBuilder tx) {
 kj::Promise<void> SwarmNode::startConsensus(schema::StartConfig::Bootstrap::Which mode,
                                             const std::string& dataKey,
                                             const std::string& memberAddress) {
-  auto consensus = kernel.plugin(schema::Kind::CONSENSUS).bootstrap().castAs<schema::Consensus>();
+  auto consensus = this->consensus();
   auto request = consensus.startRequest();
   auto config = request.initConfig();
   config.setMemberId(self.raftMemberId);

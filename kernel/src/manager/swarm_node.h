@@ -130,12 +130,25 @@ class SwarmNode {
   schema::Transport::Client transport();
   // Hands the transport this node's certificate; a manager also listens on its listen address.
   kj::Promise<void> bringUpNetwork(std::string chain, std::string key, std::string roots);
+  kj::Promise<void> pushCredentials();
+  void pushRevocationsIfChanged();
   void takeDownNetwork();
   kj::Promise<uint64_t> forwardToLeader(std::string entry, uint64_t leaderHint);
   kj::Promise<void> waitApplied(uint64_t index);
   void notifyApplied();
   // The leader's side of a join (cluster.capnp Manager.join).
   kj::Promise<void> admit(store::schema::JoinRequest::Reader request, store::schema::JoinResponse::Builder response);
+  kj::Promise<std::string> issueFor(std::string csr, std::string nodeId, schema::NodeRole role);
+  kj::Promise<uint64_t> addLearner(std::string nodeId, std::string address);
+  void describeMembers(capnp::List<schema::Member>::Builder out) const;
+  static void setManagerStatus(store::schema::Object::Builder object, uint64_t memberId, const std::string& address);
+  // promote/demote: the leader's side (Manager.changeRole), the leader's own part of a demotion
+  // (removing the member), and the node's side once its heartbeat says the swarm wants another role.
+  kj::Promise<void> grantRole(const PeerIdentity& peer, std::string csr, std::string address,
+                              store::schema::RoleChange::Builder change);
+  kj::Promise<void> carryOutDemotions();
+  kj::Promise<void> takeRole(schema::NodeRole wanted, std::string target);
+  schema::Consensus::Client consensus();
   // Dispatcher (leader): heartbeats, READY/DOWN/UNKNOWN, manager status, learner promotion.
   kj::Promise<void> heartbeatFrom(const PeerIdentity& peer, store::schema::SessionInfo::Builder session);
   void onLeadership(bool leader);
@@ -187,6 +200,11 @@ class SwarmNode {
   ServedPeers served;
   RaftPeers* raftPeers = nullptr;  // owned by the capability the consensus plugin holds
   kj::Maybe<schema::Listener::Client> listener;
+  struct Credentials {
+    std::string chain, key, roots;  // PEM
+  };
+  Credentials ownCredentials;
+  size_t pushedRevocations = 0;
   std::vector<std::string> knownManagers;  // a worker's managers, as the last heartbeat said
   size_t nextManager = 0;
   std::string agentTarget;
@@ -195,6 +213,7 @@ class SwarmNode {
   bool leading = false;
   uint64_t leadershipEpoch = 0;
   kj::Maybe<kj::Promise<void>> agent;
+  kj::Maybe<kj::Promise<void>> roleChange;
   kj::Maybe<kj::Promise<void>> dispatcher;
   // Autolock turned on or off, or its key rotated: the state file's keys follow.
   void resealIfUnlockKeyChanged();

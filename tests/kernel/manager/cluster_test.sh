@@ -125,6 +125,15 @@ refuse "a wrong secret" "A valid join token is necessary" -- \
   d 7 swarm join --token "$bogus" --listen-addr "$(addr 7)" "$(addr 1)"
 kill9 6; kill9 7
 
+# ---- promote and demote -----------------------------------------------------------------------
+expect "promote a worker" "promoted to a manager" -- d 1 node promote "$worker4"
+until_ok 20 "the promoted worker serves the manager API" d 4 node ls
+want=3; until_ok 20 "three reachable managers" count_in 1 " Reachable " node ls
+expect "demote it again" "demoted in the swarm" -- d 1 node demote "$worker4"
+until_ok 20 "the demoted manager is a worker again" sh -c "'$docker' -H unix://$work/api4.sock node ls 2>&1 | grep -q 'Worker nodes'"
+want=2; until_ok 20 "two reachable managers again" count_in 1 " Reachable " node ls
+expect "its role is worker" "^worker$" -- d 1 node inspect --format '{{.Spec.Role}}' "$worker4"
+
 # ---- writes anywhere, reads after writes ---------------------------------------------------------
 echo one | d 2 secret create on-follower - >/dev/null || fail "secret create on a follower"
 expect "read your write on the follower" "on-follower" -- d 2 secret ls
@@ -151,5 +160,14 @@ expect "every object survived" "after-failover" -- d 1 secret ls
 expect "and the first one" "on-follower" -- d 1 secret ls
 echo three | d 1 secret create after-recovery - >/dev/null || fail "writes after --force-new-cluster"
 expect "a one-manager swarm again" "Leader" -- d 1 node ls
+
+# ---- a dead worker is removed, and its certificate with it --------------------------------------
+worker5=$(d 5 info --format '{{.Swarm.NodeID}}')
+until_ok 20 "worker 5 heartbeats to the recovered manager" sh -c "'$docker' -H unix://$work/api1.sock node ls | grep '$worker5' | grep -q Ready"
+refuse "a live node needs --force" "is not down" -- d 1 node rm "$worker5"
+kill9 5
+until_ok 30 "the killed worker is Down" sh -c "'$docker' -H unix://$work/api1.sock node ls | grep '$worker5' | grep -q Down"
+expect "rm a down node" "$worker5" -- d 1 node rm "$worker5"
+want=4; until_ok 5 "four nodes left (the two lost managers stay listed, Down)" count_in 1 "^[a-z0-9]{25}" node ls
 
 echo "cluster_test: passed"
