@@ -69,6 +69,26 @@ struct RoleChange {
   # For a new manager: its consensus member ID (a learner) and the members, as in JoinResponse.
 }
 
+struct Assignment {
+  sequence @0 :UInt64;
+  # Grows with every assignment sent on a session.
+  tasks @1 :List(Common.Task);
+  # Every task the swarm has for this node (state ASSIGNED or later, not yet removed): the complete
+  # set, so a task missing from it is no longer this node's to run.
+  secrets @2 :List(Common.Secret);
+  configs @3 :List(Common.Config);
+  # What those tasks reference.
+}
+
+interface AssignmentSink {
+  assigned @0 (assignment :Assignment) -> stream;
+}
+
+struct TaskStatusUpdate {
+  taskId @0 :Text;
+  status @1 :Common.TaskStatus;
+}
+
 interface Manager {
   join @0 (request :JoinRequest) -> (response :JoinResponse);
   # The CA's join service: the only call open to an anonymous (join mode) peer. Any manager takes
@@ -84,4 +104,9 @@ interface Manager {
   # The caller takes the role the swarm wants it in: promotion adds it to the consensus as a
   # learner; a demoted manager, already removed from the consensus by the leader, gets a worker
   # certificate. Refused (409) while the leader is still carrying out the change.
+  assignments @5 (sink :AssignmentSink);
+  # The dispatcher streams the caller's tasks into sink (the whole set at once, then again after
+  # every change, debounced); resolves when the session ends (leadership lost, the node removed).
+  updateTaskStatus @6 (updates :List(TaskStatusUpdate));
+  # Observed task states, batched by the agent. Only forward moves of the caller's own tasks apply.
 }

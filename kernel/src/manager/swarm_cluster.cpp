@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 namespace swarm::kernel {
 namespace {
@@ -37,15 +38,6 @@ kj::ArrayPtr<const kj::byte> bytesOf(std::string_view s) {
 }
 std::string str(capnp::Data::Reader d) { return std::string(reinterpret_cast<const char*>(d.begin()), d.size()); }
 
-// A failure that crossed a node-to-node call, as the API answers it.
-SwarmError remoteFailure(const kj::Exception& e, std::string_view what) {
-  auto failure = http::failureOf(e);
-  if (failure.status == 500 && e.getType() == kj::Exception::Type::FAILED) {
-    return SwarmError(500, std::string(what) + ": " + failure.message);
-  }
-  return SwarmError(failure.status, failure.message);
-}
-
 uint64_t randomMemberId() {
   uint64_t id = 0;
   while (id == 0) randombytes_buf(&id, sizeof(id));
@@ -56,6 +48,20 @@ std::string hostOf(std::string address) {
   auto colon = address.rfind(':');
   return colon == std::string::npos ? address : address.substr(0, colon);
 }
+
+// Assignments land in this node's agent: from the leader's dispatcher over a connection, or, on
+// the leader itself, straight from its own dispatcher.
+class AgentSink final : public ss::AssignmentSink::Server {
+ public:
+  explicit AgentSink(Agent& agent) : agent(agent) {}
+  kj::Promise<void> assigned(AssignedContext context) override {
+    agent.assign(context.getParams().getAssignment());
+    return kj::READY_NOW;
+  }
+
+ private:
+  Agent& agent;
+};
 
 }  // namespace
 
@@ -126,6 +132,22 @@ class ManagerServer final : public ss::Manager::Server {
       if (peer.anonymous) throw SwarmError(403, "a node needs its certificate to change its role");
       auto params = context.getParams();
       return node.grantRole(peer, str(params.getCsr()), params.getAdvertiseAddr(), context.getResults().initChange());
+    });
+  }
+
+  kj::Promise<void> assignments(AssignmentsContext context) override {
+    return kj::evalNow([&]() {
+      if (peer.anonymous) throw SwarmError(403, "a node needs its certificate to get tasks");
+      if (!node.leading) throw SwarmError(503, "not the leader; the dispatcher runs on the leader");
+      return node.openAssignments(peer.nodeId, context.getParams().getSink());
+    });
+  }
+
+  kj::Promise<void> updateTaskStatus(UpdateTaskStatusContext context) override {
+    return kj::evalNow([&]() {
+      if (peer.anonymous) throw SwarmError(403, "a node needs its certificate to report tasks");
+      if (!node.leading) throw SwarmError(503, "not the leader; the dispatcher runs on the leader");
+      return node.applyTaskStatus(peer.nodeId, context.getParams().getUpdates());
     });
   }
 
@@ -203,6 +225,8 @@ kj::Promise<void> SwarmNode::bringUpNetwork(std::string chain, std::string key, 
 
 void SwarmNode::takeDownNetwork() {
   agent = nullptr;
+  stopAgent();
+  endAssignmentSessions();
   dispatcher = nullptr;
   leading = false;
   heartbeatDeadlines.clear();
@@ -428,7 +452,7 @@ kj::Promise<void> SwarmNode::join(api::JoinRequest request) {
         stateFile.write(state.asReader());
         if (!self.manager) {
           localState = LocalState::active;
-          agent = agentLoop().eagerlyEvaluate(nullptr);
+          startNodeLoops();
           log->info("joined cluster {} as worker {}", self.clusterId, self.nodeId);
           return kj::READY_NOW;
         }
@@ -436,7 +460,7 @@ kj::Promise<void> SwarmNode::join(api::JoinRequest request) {
         raftPeers->seed(j.response.getRoot<ss::JoinResponse>().asReader().getMembers());
         return started.then([this]() {
           localState = LocalState::active;
-          agent = agentLoop().eagerlyEvaluate(nullptr);
+          startNodeLoops();
           log->info("joined cluster {} as manager {} (consensus member {:x})", self.clusterId, self.nodeId,
                     self.raftMemberId);
         });
@@ -703,8 +727,14 @@ void SwarmNode::onLeadership(bool leader) {
     dispatcher = dispatcherLoop().eagerlyEvaluate([this](kj::Exception&& e) {
       log->warn("dispatcher stopped: {}", describe(e));
     });
+    assignmentStream = nullptr;  // this node's tasks now come from itself
+    assignmentTarget.clear();
+    if (agentRuntime.get() != nullptr) {
+      tasks.add(openAssignments(self.nodeId, kj::heap<AgentSink>(*agentRuntime)).catch_([](kj::Exception&&) {}));
+    }
   } else {
     dispatcher = nullptr;
+    endAssignmentSessions();
   }
 }
 
@@ -918,6 +948,203 @@ kj::Promise<void> SwarmNode::takeRole(schema::NodeRole wanted, std::string targe
       .attach(kj::mv(t));
 }
 
+// ---- the dispatcher's assignments (leader) --------------------------------------------------------
+
+namespace {
+constexpr auto kAssignmentDebounce = 20 * kj::MILLISECONDS;
+constexpr auto kStatusFlush = 100 * kj::MILLISECONDS;
+
+}  // namespace
+
+void SwarmNode::buildAssignment(const std::string& nodeId, ss::Assignment::Builder out) {
+  std::vector<store::ObjectRef> tasks;
+  std::set<std::string> secretIds, configIds;
+  for (const auto& ref : storePtr->tasksOnNode(nodeId)) {
+    auto task = ref->reader().getTask();
+    if (task.getStatus().getState() < schema::TASK_STATE_ASSIGNED) continue;
+    tasks.push_back(ref);
+    auto container = task.getSpec().getRuntime().getContainer();
+    for (auto secret : container.getSecrets()) secretIds.insert(secret.getSecretId());
+    for (auto config : container.getConfigs()) configIds.insert(config.getConfigId());
+  }
+  auto list = out.initTasks(static_cast<unsigned>(tasks.size()));
+  for (unsigned i = 0; i < tasks.size(); ++i) list.setWithCaveats(i, tasks[i]->reader().getTask());
+  std::vector<store::ObjectRef> secrets, configs;
+  for (const auto& id : secretIds) {
+    if (auto ref = storePtr->get(store::Kind::secret, id)) secrets.push_back(ref);
+  }
+  for (const auto& id : configIds) {
+    if (auto ref = storePtr->get(store::Kind::config, id)) configs.push_back(ref);
+  }
+  auto secretList = out.initSecrets(static_cast<unsigned>(secrets.size()));
+  for (unsigned i = 0; i < secrets.size(); ++i) secretList.setWithCaveats(i, secrets[i]->reader().getSecret());
+  auto configList = out.initConfigs(static_cast<unsigned>(configs.size()));
+  for (unsigned i = 0; i < configs.size(); ++i) configList.setWithCaveats(i, configs[i]->reader().getConfig());
+}
+
+kj::Promise<void> SwarmNode::openAssignments(const std::string& nodeId, ss::AssignmentSink::Client sink) {
+  auto old = assignmentSessions.find(nodeId);
+  if (old != assignmentSessions.end()) {
+    old->second.ended->reject(KJ_EXCEPTION(DISCONNECTED, "HTTP 503: a newer session of this node replaced this one"));
+    assignmentSessions.erase(old);
+  }
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  assignmentSessions.emplace(nodeId, AssignmentSession{kj::mv(sink), 0, true, false, kj::mv(paf.fulfiller)});
+  flushAssignments();
+  return kj::mv(paf.promise);
+}
+
+void SwarmNode::markAssignmentsDirty(const store::Event& event) {
+  if (assignmentSessions.empty()) return;
+  if (event.type == store::Event::Type::commit) {
+    if (!flushScheduled) {
+      flushScheduled = true;
+      tasks.add(io.provider->getTimer().afterDelay(kAssignmentDebounce).then([this]() {
+        flushScheduled = false;
+        flushAssignments();
+      }));
+    }
+    return;
+  }
+  if (event.type == store::Event::Type::reset) {
+    for (auto& [id, session] : assignmentSessions) session.dirty = true;
+    return;
+  }
+  auto mark = [this](const store::ObjectRef& ref) {
+    if (!ref) return;
+    auto it = assignmentSessions.find(std::string(ref->reader().getTask().getNodeId()));
+    if (it != assignmentSessions.end()) it->second.dirty = true;
+  };
+  if (event.kind == store::Kind::task) {
+    mark(event.oldObject);
+    mark(event.newObject);
+  } else if (event.kind == store::Kind::secret || event.kind == store::Kind::config) {
+    for (auto& [id, session] : assignmentSessions) session.dirty = true;
+  }
+}
+
+void SwarmNode::flushAssignments() {
+  for (auto& [nodeId, session] : assignmentSessions) {
+    if (!session.dirty || session.sending) continue;
+    session.dirty = false;
+    session.sending = true;
+    auto request = session.sink.assignedRequest();
+    auto assignment = request.initAssignment();
+    assignment.setSequence(++session.sequence);
+    buildAssignment(nodeId, assignment);
+    std::string id = nodeId;
+    tasks.add(request.send().then(
+        [this, id]() {
+          auto it = assignmentSessions.find(id);
+          if (it == assignmentSessions.end()) return;
+          it->second.sending = false;
+          if (it->second.dirty) flushAssignments();
+        },
+        [this, id](kj::Exception&& e) {
+          auto it = assignmentSessions.find(id);
+          if (it == assignmentSessions.end()) return;
+          log->debug("assignment session of node {} ended: {}", id, describe(e));
+          it->second.ended->reject(kj::mv(e));
+          assignmentSessions.erase(it);
+        }));
+  }
+}
+
+void SwarmNode::endAssignmentSessions() {
+  for (auto& [id, session] : assignmentSessions) {
+    session.ended->reject(KJ_EXCEPTION(DISCONNECTED, "HTTP 503: this manager is no longer the leader"));
+  }
+  assignmentSessions.clear();
+}
+
+// Agents' observations: forward-only moves of the caller's own tasks, in one transaction.
+kj::Promise<void> SwarmNode::applyTaskStatus(const std::string& nodeId,
+                                            capnp::List<ss::TaskStatusUpdate>::Reader updates) {
+  store::TransactionBuilder tx;
+  size_t changes = 0;
+  for (auto update : updates) {
+    auto ref = storePtr->get(store::Kind::task, update.getTaskId().cStr());
+    if (!ref) continue;  // removed meanwhile
+    auto task = ref->reader().getTask();
+    if (task.getNodeId() != nodeId) continue;  // not the caller's
+    if (update.getStatus().getState() <= task.getStatus().getState()) continue;
+    capnp::MallocMessageBuilder message;
+    auto object = message.initRoot<ss::Object>();
+    object.setTask(task);
+    object.getTask().setStatus(update.getStatus());
+    tx.update(object.asReader(), ref->version());
+    ++changes;
+  }
+  if (changes == 0) return kj::READY_NOW;
+  return write(kj::mv(tx)).ignoreResult();
+}
+
+// ---- this node's agent ----------------------------------------------------------------------------
+
+void SwarmNode::startAgent() {
+  if (agentRuntime.get() != nullptr) return;
+  auto runtime = kernel.plugin(schema::Kind::RUNTIME).bootstrap().castAs<schema::Runtime>();
+  agentRuntime = kj::heap<Agent>(io.provider->getTimer(), kj::mv(runtime), self.nodeId, self.clusterId);
+  statusReporter = reportLoop().eagerlyEvaluate([this](kj::Exception&& e) { log->warn("task reports stopped: {}", describe(e)); });
+  if (leading) {
+    tasks.add(openAssignments(self.nodeId, kj::heap<AgentSink>(*agentRuntime)).catch_([](kj::Exception&&) {}));
+  }
+}
+
+void SwarmNode::stopAgent() {
+  statusReporter = nullptr;
+  assignmentStream = nullptr;
+  assignmentTarget.clear();
+  agentRuntime = nullptr;
+}
+
+void SwarmNode::ensureAssignmentStream(const std::string& target) {
+  if (agentRuntime.get() == nullptr || leading) return;
+  if (assignmentStream != nullptr && assignmentTarget == target) return;
+  assignmentTarget = target;
+  assignmentStream = links.get(target)
+                         .then([this](ManagerClient client) {
+                           auto request = client.assignmentsRequest();
+                           request.setSink(kj::heap<AgentSink>(*agentRuntime));
+                           return request.send().ignoreResult();
+                         })
+                         .then([]() {}, [this](kj::Exception&& e) { log->debug("assignment session ended: {}", describe(e)); })
+                         .then([this]() { tasks.add(kj::evalLater([this]() { assignmentStream = nullptr; })); })
+                         .eagerlyEvaluate(nullptr);
+}
+
+// Batches the agent's observations to the dispatcher (the leader), every 100 ms at most.
+kj::Promise<void> SwarmNode::reportLoop() {
+  return io.provider->getTimer().afterDelay(kStatusFlush).then([this]() -> kj::Promise<void> {
+    if (agentRuntime.get() == nullptr) return kj::READY_NOW;
+    auto updates = agentRuntime->takeUpdates();
+    if (updates.get() == nullptr) return reportLoop();
+    auto list = updates->getRoot<ss::Manager::UpdateTaskStatusParams>().asReader().getUpdates();
+    kj::Promise<void> sent = nullptr;
+    if (leading) {
+      sent = kj::evalNow([&]() { return applyTaskStatus(self.nodeId, list); });
+    } else {
+      std::string target = agentTarget.empty() ? leaderAddress() : agentTarget;
+      if (target.empty()) {
+        agentRuntime->updatesDelivered(false);
+        return reportLoop();
+      }
+      sent = links.get(target).then([list](ManagerClient client) {
+        auto request = client.updateTaskStatusRequest();
+        request.setUpdates(list);
+        return request.send().ignoreResult();
+      });
+    }
+    return sent.then([this]() { if (agentRuntime.get() != nullptr) agentRuntime->updatesDelivered(true); },
+                     [this](kj::Exception&& e) {
+                       log->debug("task status report failed: {}", describe(e));
+                       if (agentRuntime.get() != nullptr) agentRuntime->updatesDelivered(false);
+                     })
+        .attach(kj::mv(updates))
+        .then([this]() { return reportLoop(); });
+  });
+}
+
 // ---- agent (every node but the leader) ----------------------------------------------------------
 
 void SwarmNode::rememberManagers(capnp::List<capnp::Text>::Reader managers) {
@@ -974,6 +1201,7 @@ kj::Promise<void> SwarmNode::heartbeatOnce() {
               agentTarget = leader != target ? leader : "";
               return io.provider->getTimer().afterDelay(leader.empty() ? kAgentRetry : 0 * kj::SECONDS);
             }
+            ensureAssignmentStream(target);
             // Beat again well inside the TTL (three periods).
             return io.provider->getTimer().afterDelay(session.getPeriod() * kj::NANOSECONDS);
           },
@@ -983,6 +1211,11 @@ kj::Promise<void> SwarmNode::heartbeatOnce() {
             agentTarget.clear();
             return io.provider->getTimer().afterDelay(kAgentRetry);
           });
+}
+
+void SwarmNode::startNodeLoops() {
+  agent = agentLoop().eagerlyEvaluate(nullptr);
+  startAgent();
 }
 
 kj::Promise<void> SwarmNode::agentLoop() {

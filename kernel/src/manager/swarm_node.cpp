@@ -136,6 +136,7 @@ void SwarmNode::resetStore() {
   });
   machine = schema::StateMachine::Client(kj::mv(replication));
   loadedRoot.clear();
+  dispatchWatch = storePtr->subscribe([this](const store::Event& event) { markAssignmentsDirty(event); });
   rootWatch = storePtr->subscribe([this](const store::Event& event) {
     if (event.type == store::Event::Type::commit || event.type == store::Event::Type::reset) {
       notifyApplied();
@@ -509,7 +510,7 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
           state.getDataKey().setClear(bytesOf(p.dataKey));
         }
         stateFile.write(state.asReader());
-        agent = agentLoop().eagerlyEvaluate(nullptr);
+        startNodeLoops();
         log->info("swarm initialized: node {} is the manager of cluster {} (advertising {})",
                   self.nodeId, self.clusterId, self.advertiseAddr);
         return self.nodeId;
@@ -655,7 +656,7 @@ kj::Promise<void> SwarmNode::resume() {
     if (options.forceNewCluster) restartMode();  // throws: a worker has no log to recover
     return bringUpNetwork(chain, tlsKey, roots).then([this]() {
       localState = LocalState::active;
-      agent = agentLoop().eagerlyEvaluate(nullptr);
+      startNodeLoops();
       log->info("resumed as worker {} of cluster {}", self.nodeId, self.clusterId);
     });
   }
@@ -678,7 +679,7 @@ schema::StartConfig::Bootstrap::Which SwarmNode::restartMode() {
 
 kj::Promise<void> SwarmNode::settleAfterRestart() {
   localState = LocalState::active;
-  agent = agentLoop().eagerlyEvaluate(nullptr);
+  startNodeLoops();
   // A one-manager swarm leads again within milliseconds; serving before that would answer the
   // first requests with "no leader". Without a quorum in sight, serve anyway: reads still work.
   return waitForLeadership().then(

@@ -10,6 +10,7 @@
 // and keeps node-state.bin. Everything runs on the kernel's KJ thread.
 #pragma once
 
+#include "agent.h"
 #include "api/decode.h"
 #include "cluster_net.h"
 #include "http/message.h"
@@ -214,6 +215,36 @@ class SwarmNode {
   uint64_t leadershipEpoch = 0;
   kj::Maybe<kj::Promise<void>> agent;
   kj::Maybe<kj::Promise<void>> roleChange;
+
+  // Tasks (swarm_cluster.cpp): the dispatcher's assignment sessions on the leader, and this
+  // node's agent, which runs its tasks with the runtime plugin.
+  struct AssignmentSession {
+    store::schema::AssignmentSink::Client sink;
+    uint64_t sequence = 0;
+    bool dirty = true;
+    bool sending = false;
+    kj::Own<kj::PromiseFulfiller<void>> ended;
+  };
+  std::map<std::string, AssignmentSession> assignmentSessions;  // by node ID
+  store::Subscription dispatchWatch;
+  bool flushScheduled = false;
+  kj::Own<Agent> agentRuntime;
+  kj::Maybe<kj::Promise<void>> assignmentStream;
+  std::string assignmentTarget;
+  kj::Maybe<kj::Promise<void>> statusReporter;
+  kj::Promise<void> openAssignments(const std::string& nodeId, store::schema::AssignmentSink::Client sink);
+  void buildAssignment(const std::string& nodeId, store::schema::Assignment::Builder out);
+  void markAssignmentsDirty(const store::Event& event);
+  void flushAssignments();
+  void endAssignmentSessions();
+  kj::Promise<void> applyTaskStatus(const std::string& nodeId,
+                                    capnp::List<store::schema::TaskStatusUpdate>::Reader updates);
+  void startAgent();
+  // The heartbeat loop and the agent, once this node is in a swarm.
+  void startNodeLoops();
+  void stopAgent();
+  kj::Promise<void> reportLoop();
+  void ensureAssignmentStream(const std::string& target);
   kj::Maybe<kj::Promise<void>> dispatcher;
   // Autolock turned on or off, or its key rotated: the state file's keys follow.
   void resealIfUnlockKeyChanged();
