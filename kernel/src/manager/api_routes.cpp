@@ -42,6 +42,16 @@ kj::Promise<Response> guarded(Body&& body) {
   }
 }
 
+// A GET handler's body, run once this manager has applied everything the leader had committed
+// (the read barrier): a read on a follower is as fresh as one on the leader.
+template <typename Body>
+kj::Promise<Response> freshRead(SwarmNode& node, Body&& body) {
+  return guarded([&]() -> kj::Promise<Response> {
+    node.requireManager();
+    return node.readBarrier().then([body = kj::fwd<Body>(body)]() mutable { return guarded(body); });
+  });
+}
+
 bool anyPrefix(const std::vector<std::string>& wanted, const std::string& value) {
   for (const auto& w : wanted) {
     if (value.rfind(w, 0) == 0) return true;
@@ -427,8 +437,7 @@ void takeLabelsOnly(const json::value& body, typename Spec::Builder have, Decode
 void addNamedRoutes(http::Server& server, SwarmNode& node, Kind kind, const std::string& plural) {
   const std::string what(store::kindName(kind));
   server.route("GET", "/" + plural, [&node, kind](Request request) {
-    return guarded([&]() -> kj::Promise<Response> {
-      node.requireManager();
+    return freshRead(node, [&node, kind, request = kj::mv(request)]() mutable -> kj::Promise<Response> {
       auto filters = request.query.filters();
       filters.requireKnown({"id", "label", "name", "names"});
       json::array out;
@@ -470,8 +479,7 @@ void addNamedRoutes(http::Server& server, SwarmNode& node, Kind kind, const std:
     });
   });
   server.route("GET", "/" + plural + "/{id}", [&node, kind](Request request) {
-    return guarded([&]() -> kj::Promise<Response> {
-      node.requireManager();
+    return freshRead(node, [&node, kind, request = kj::mv(request)]() mutable -> kj::Promise<Response> {
       return Response::json(200, encodeNamed(kind, resolve(node, kind, request.param("id"))));
     });
   });
@@ -532,8 +540,7 @@ void addApiRoutes(http::Server& server, SwarmNode& node, ApiInfo info) {
   });
 
   server.route("GET", "/swarm", [&node](Request) {
-    return guarded([&]() -> kj::Promise<Response> {
-      node.requireManager();
+    return freshRead(node, [&node]() mutable -> kj::Promise<Response> {
       return Response::json(200, api::encodeSwarm(clusterOf(node)->reader().getCluster()));
     });
   });
@@ -577,8 +584,7 @@ void addApiRoutes(http::Server& server, SwarmNode& node, ApiInfo info) {
   });
 
   server.route("GET", "/nodes", [&node](Request request) {
-    return guarded([&]() -> kj::Promise<Response> {
-      node.requireManager();
+    return freshRead(node, [&node, request = kj::mv(request)]() mutable -> kj::Promise<Response> {
       auto filters = request.query.filters();
       filters.requireKnown({"id", "label", "membership", "name", "node.label", "role"});
       json::array out;
@@ -589,8 +595,7 @@ void addApiRoutes(http::Server& server, SwarmNode& node, ApiInfo info) {
     });
   });
   server.route("GET", "/nodes/{id}", [&node](Request request) {
-    return guarded([&]() -> kj::Promise<Response> {
-      node.requireManager();
+    return freshRead(node, [&node, request = kj::mv(request)]() mutable -> kj::Promise<Response> {
       return Response::json(200, nodeJson(node, resolveNode(node, request.param("id"))));
     });
   });

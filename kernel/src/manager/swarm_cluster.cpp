@@ -295,6 +295,17 @@ kj::Promise<uint64_t> SwarmNode::forwardToLeader(std::string entry, uint64_t lea
           });
 }
 
+kj::Promise<void> SwarmNode::readBarrier() {
+  requireManager();
+  if (leading) return kj::READY_NOW;
+  return replicationPtr->readBarrier().then([](std::optional<ProposeError> failed) {
+    if (failed) {
+      throw SwarmError(503, "The swarm does not have a leader. It's possible that too few managers are online. "
+                            "Make sure more than half of the managers are online.");
+    }
+  });
+}
+
 kj::Promise<void> SwarmNode::waitApplied(uint64_t index) {
   if (storePtr->appliedIndex() >= index) return kj::READY_NOW;
   auto paf = kj::newPromiseAndFulfiller<void>();

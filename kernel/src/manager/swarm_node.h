@@ -89,6 +89,9 @@ class SwarmNode {
 
   // A manager that can write: throws SwarmError 503 with Docker's wording otherwise.
   void requireManager() const;
+  // A linearizable read: resolves once this manager has applied what the leader had committed
+  // (at once on the leader); 503 "no leader" without a quorum.
+  kj::Promise<void> readBarrier();
 
   // The consensus members as the network knows them (addresses), and the leader's node ID.
   const std::map<uint64_t, RaftMember>& raftMembers() const;
