@@ -10,6 +10,10 @@
 //   secret-create          POST /secrets/create, N concurrent clients: writes/s and latency (each
 //                          one a replicated, fsynced store transaction)
 //   rss-after-writes       VmRSS once the secrets are in
+//   manager-join           two more swarm-kernel processes join as managers: POST /swarm/join
+//                          until answered, and until the new manager lists every secret (caught
+//                          up through a snapshot or the log)
+//   follower-write         secret create through a follower (handed to the leader)
 //
 // Loopback and Unix sockets only. Figures mean something only in Release on a quiet machine.
 #include "client.h"
@@ -23,7 +27,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -72,6 +78,25 @@ double loadAverage() {
   return one;
 }
 
+// Starts swarm-kernel with its state and socket under dir/<name>.
+pid_t spawnKernel(const fs::path& dir, const fs::path& conf, const std::string& name) {
+  std::vector<std::string> args = {SWARM_BENCH_KERNEL, "--plugins", conf.string(), "--state-dir",
+                                   (dir / (name + "-state")).string(), "--api-socket",
+                                   (dir / (name + ".sock")).string(), "--log-level", "warn"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, SWARM_BENCH_KERNEL, nullptr, nullptr, argv.data(), environ) != 0) {
+    throw std::runtime_error("starting swarm-kernel failed: " + std::string(std::strerror(errno)));
+  }
+  return pid;
+}
+
+void waitForSocket(const fs::path& socket) {
+  for (int i = 0; i < 200 && !fs::exists(socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+}
+
 ApiClient client(const fs::path& socket) {
   return ApiClient(swarm::ctl::parseHostAddress("unix://" + socket.string()),
                    std::chrono::milliseconds(30000));
@@ -116,18 +141,17 @@ int main(int argc, char** argv) {
         << "[transport]\nlibrary = " << SWARM_BENCH_TRANSPORT << "\n";
   }
   fs::path socket = dir / "api.sock";
-  std::vector<std::string> args = {SWARM_BENCH_KERNEL, "--plugins", conf.string(), "--state-dir",
-                                   (dir / "state").string(), "--api-socket", socket.string(),
-                                   "--log-level", "warn"};
-  std::vector<char*> argv2;
-  for (auto& a : args) argv2.push_back(a.data());
-  argv2.push_back(nullptr);
+  std::vector<pid_t> joiners;
   pid_t pid = 0;
-  if (posix_spawn(&pid, SWARM_BENCH_KERNEL, nullptr, nullptr, argv2.data(), environ) != 0) {
-    std::perror("manager-bench: starting swarm-kernel");
+  try {
+    pid = spawnKernel(dir, conf, "api");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "manager-bench: %s\n", e.what());
     return 1;
   }
   auto finish = [&](int code) {
+    for (pid_t p : joiners) kill(p, SIGTERM);
+    for (pid_t p : joiners) waitpid(p, nullptr, 0);
     kill(pid, SIGTERM);
     waitpid(pid, nullptr, 0);
     std::error_code ec;
@@ -137,7 +161,7 @@ int main(int argc, char** argv) {
 
   try {
     double loadBefore = loadAverage();
-    for (int i = 0; i < 200 && !fs::exists(socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    waitForSocket(socket);
     auto api = client(socket);
     api.apiVersion();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -178,6 +202,40 @@ int main(int argc, char** argv) {
     for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
     long rssAfter = rssKiB(pid);
 
+    // Two managers join; each must catch up with every secret.
+    auto token = api.get("/swarm").at("JoinTokens").at("Manager").as_string();
+    std::vector<double> joinMs, caughtUpMs;
+    for (int j = 0; j < 2; ++j) {
+      std::string name = "joiner" + std::to_string(j);
+      joiners.push_back(spawnKernel(dir, conf, name));
+      waitForSocket(dir / (name + ".sock"));
+      auto joiner = client(dir / (name + ".sock"));
+      joiner.apiVersion();
+      std::string address = "127.0.0.1:" + std::to_string(2378 + j);
+      auto s = Clock::now();
+      joiner.post("/swarm/join", {}, boost::json::object{{"ListenAddr", address}, {"AdvertiseAddr", address},
+                                                         {"RemoteAddrs", boost::json::array{"127.0.0.1:2377"}},
+                                                         {"JoinToken", token}});
+      joinMs.push_back(ms(Clock::now() - s));
+      for (;;) {
+        try {
+          if (joiner.get("/secrets").as_array().size() >= static_cast<size_t>(o.secrets)) break;
+        } catch (const std::exception&) {
+          // Not caught up enough to answer yet.
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      caughtUpMs.push_back(ms(Clock::now() - s));
+    }
+    auto follower = client(dir / "joiner0.sock");
+    std::vector<double> followerWrites;
+    for (int i = 0; i < 200; ++i) {
+      auto s = Clock::now();
+      follower.post("/secrets/create", {},
+                    boost::json::object{{"Name", "via-follower-" + std::to_string(i)}, {"Data", "c2VjcmV0"}});
+      followerWrites.push_back(ms(Clock::now() - s));
+    }
+
     std::printf("manager-bench (%s build, load average %.2f before, %.2f after)\n", SWARM_BENCH_BUILD_TYPE,
                 loadBefore, loadAverage());
     std::printf("one manager, bundled plugins in process, API on a Unix socket\n\n");
@@ -190,11 +248,19 @@ int main(int argc, char** argv) {
     std::printf("%-24s %9.0f /s  %d secrets, %d clients, p50 %.2f ms, p99 %.2f ms\n", "secret-create",
                 o.secrets / writeSeconds, o.secrets, o.clients, percentile(all, 0.5), percentile(all, 0.99));
     std::printf("%-24s %9.1f MB  %s\n", "rss-after-writes", rssAfter / 1024.0, "with the secrets stored");
+    std::printf("%-24s %9.1f ms  second manager %.1f ms (POST /swarm/join answered)\n", "manager-join",
+                joinMs[0], joinMs[1]);
+    std::printf("%-24s %9.1f ms  second manager %.1f ms (until it lists all %d secrets)\n", "manager-caught-up",
+                caughtUpMs[0], caughtUpMs[1], o.secrets);
+    std::printf("%-24s %9.2f ms  p99 %.2f ms, secret create through a follower, one client\n",
+                "follower-write p50", percentile(followerWrites, 0.5), percentile(followerWrites, 0.99));
     std::printf("{\"bench\":\"manager\",\"rssIdleBeforeInitKiB\":%ld,\"initMs\":%.1f,\"rssIdleKiB\":%ld,"
                 "\"nodeLsP50Ms\":%.3f,\"nodeLsP99Ms\":%.3f,\"secretCreatePerSec\":%.0f,"
-                "\"secretCreateP50Ms\":%.2f,\"secretCreateP99Ms\":%.2f,\"rssAfterWritesKiB\":%ld}\n",
+                "\"secretCreateP50Ms\":%.2f,\"secretCreateP99Ms\":%.2f,\"rssAfterWritesKiB\":%ld,"
+                "\"managerJoinMs\":[%.1f,%.1f],\"managerCaughtUpMs\":[%.1f,%.1f],\"followerWriteP50Ms\":%.2f}\n",
                 rssBefore, initMs, rssIdle, percentile(nodeLs, 0.5), percentile(nodeLs, 0.99),
-                o.secrets / writeSeconds, percentile(all, 0.5), percentile(all, 0.99), rssAfter);
+                o.secrets / writeSeconds, percentile(all, 0.5), percentile(all, 0.99), rssAfter, joinMs[0],
+                joinMs[1], caughtUpMs[0], caughtUpMs[1], percentile(followerWrites, 0.5));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "manager-bench: %s\n", e.what());
     return finish(1);
