@@ -2,6 +2,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "api_routes.h"
+#include "route_helpers.h"
+#include "service_routes.h"
 
 #include "api/decode.h"
 #include "api/encode.h"
@@ -29,43 +31,11 @@ using http::Response;
 using store::Kind;
 using store::ObjectRef;
 
-std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
-
-// Runs a handler body, turning the synchronous failures of decoders and lookups into the
-// statuses Docker answers them with.
-template <typename Body>
-kj::Promise<Response> guarded(Body&& body) {
-  try {
-    return body();
-  } catch (const api::BadRequest& e) {
-    throw Error(400, e.what());
-  }
-}
-
-// A GET handler's body, run once this manager has applied everything the leader had committed
-// (the read barrier): a read on a follower is as fresh as one on the leader.
-template <typename Body>
-kj::Promise<Response> freshRead(SwarmNode& node, Body&& body) {
-  return guarded([&]() -> kj::Promise<Response> {
-    node.requireManager();
-    return node.readBarrier().then([body = kj::fwd<Body>(body)]() mutable { return guarded(body); });
-  });
-}
-
-bool anyPrefix(const std::vector<std::string>& wanted, const std::string& value) {
-  for (const auto& w : wanted) {
-    if (value.rfind(w, 0) == 0) return true;
-  }
-  return false;
-}
-
-bool labelsMatch(const http::Filters& filters, std::string_view key,
-                 capnp::List<schema::KeyValue>::Reader labels) {
-  for (const auto& wanted : filters.values(key)) {
-    if (!api::matchesLabelFilter(labels, wanted)) return false;
-  }
-  return true;
-}
+using routes::freshRead;
+using routes::guarded;
+using routes::labelsMatch;
+using routes::prefixMatches;
+using routes::str;
 
 ObjectRef clusterOf(SwarmNode& node) {
   auto clusters = node.store().list(Kind::cluster);
@@ -73,16 +43,9 @@ ObjectRef clusterOf(SwarmNode& node) {
   return clusters.front();
 }
 
-// Docker's lookup by ID, name or ID prefix; a miss is the store's 404 or 400 with its message.
-ObjectRef resolve(SwarmNode& node, Kind kind, std::string_view text) {
-  store::Resolution found = node.store().resolve(kind, text);
-  if (!found.ok()) throw Error(store::httpStatus(found.status), found.message);
-  return found.object;
-}
-
 // As resolve(), plus "self" for this node (the docker CLI sends it for node update).
 ObjectRef resolveNode(SwarmNode& node, const std::string& text) {
-  return resolve(node, Kind::node, text == "self" ? node.nodeId() : text);
+  return routes::resolve(node.store(), Kind::node, text == "self" ? node.nodeId() : text);
 }
 
 // Node JSON with what this manager knows now: who leads.
@@ -259,10 +222,10 @@ kj::Promise<Response> swarmUpdate(SwarmNode& node, Request request) {
 
 bool nodeMatches(const http::Filters& f, const ObjectRef& object) {
   auto n = object->reader().getNode();
-  if (f.has("id") && !anyPrefix(f.values("id"), object->id())) return false;
+  if (!prefixMatches(f, "id", object->id())) return false;
   if (f.has("name")) {
     std::string hostname = str(n.getDescription().getHostname());
-    if (!anyPrefix(f.values("name"), object->name()) && !anyPrefix(f.values("name"), hostname)) return false;
+    if (!prefixMatches(f, "name", object->name()) && !prefixMatches(f, "name", hostname)) return false;
   }
   if (f.has("role")) {
     std::string role = n.getSpec().getDesiredRole() == schema::NodeRole::MANAGER ? "manager" : "worker";
@@ -386,8 +349,8 @@ kj::Promise<Response> nodeRemove(SwarmNode& node, Request request) {
 
 template <Kind kind>
 bool namedMatches(const http::Filters& f, const ObjectRef& object) {
-  if (f.has("id") && !anyPrefix(f.values("id"), object->id())) return false;
-  if (f.has("name") && !anyPrefix(f.values("name"), object->name())) return false;
+  if (!prefixMatches(f, "id", object->id())) return false;
+  if (!prefixMatches(f, "name", object->name())) return false;
   if (f.has("names")) {
     auto names = f.values("names");
     if (std::find(names.begin(), names.end(), object->name()) == names.end()) return false;
@@ -480,13 +443,13 @@ void addNamedRoutes(http::Server& server, SwarmNode& node, Kind kind, const std:
   });
   server.route("GET", "/" + plural + "/{id}", [&node, kind](Request request) {
     return freshRead(node, [&node, kind, request = kj::mv(request)]() mutable -> kj::Promise<Response> {
-      return Response::json(200, encodeNamed(kind, resolve(node, kind, request.param("id"))));
+      return Response::json(200, encodeNamed(kind, routes::resolve(node.store(), kind, request.param("id"))));
     });
   });
   server.route("DELETE", "/" + plural + "/{id}", [&node, kind, what](Request request) {
     return guarded([&]() -> kj::Promise<Response> {
       node.requireManager();
-      ObjectRef current = resolve(node, kind, request.param("id"));
+      ObjectRef current = routes::resolve(node.store(), kind, request.param("id"));
       auto users = usersOf(node, kind, current->id());
       if (!users.empty()) {
         std::string list;
@@ -503,7 +466,7 @@ void addNamedRoutes(http::Server& server, SwarmNode& node, Kind kind, const std:
       node.requireManager();
       auto version = request.query.unsignedInteger("version");
       if (!version) throw Error(400, "invalid version '': give ?version=<Version.Index>");
-      ObjectRef current = resolve(node, kind, request.param("id"));
+      ObjectRef current = routes::resolve(node.store(), kind, request.param("id"));
       capnp::MallocMessageBuilder message;
       auto object = message.initRoot<store::schema::Object>();
       auto body = request.json();
@@ -606,30 +569,7 @@ void addApiRoutes(http::Server& server, SwarmNode& node, ApiInfo info) {
     return guarded([&]() { return nodeRemove(node, std::move(request)); });
   });
 
-  // Tasks: what `node ps` reads; the orchestrators that create them come later.
-  server.route("GET", "/tasks", [&node](Request request) {
-    return guarded([&]() -> kj::Promise<Response> {
-      node.requireManager();
-      auto filters = request.query.filters();
-      filters.requireKnown({"desired-state", "id", "label", "name", "node", "service", "runtime",
-                            "_up-to-date"});
-      json::array out;
-      for (const auto& t : node.store().list(Kind::task)) {
-        auto task = t->reader().getTask();
-        if (filters.has("node") && !anyPrefix(filters.values("node"), str(task.getNodeId()))) continue;
-        if (filters.has("service") && !anyPrefix(filters.values("service"), str(task.getServiceId()))) continue;
-        if (filters.has("id") && !anyPrefix(filters.values("id"), t->id())) continue;
-        out.push_back(api::encodeTask(task));
-      }
-      return Response::json(200, out);
-    });
-  });
-  server.route("GET", "/tasks/{id}", [&node](Request request) {
-    return guarded([&]() -> kj::Promise<Response> {
-      node.requireManager();
-      return Response::json(200, api::encodeTask(resolve(node, Kind::task, request.param("id"))->reader().getTask()));
-    });
-  });
+  addServiceRoutes(server, node);
 
   addNamedRoutes(server, node, Kind::secret, "secrets");
   addNamedRoutes(server, node, Kind::config, "configs");

@@ -1,6 +1,6 @@
 // The Docker Engine API's system and swarm endpoints on the manager's HTTP server: /_ping,
-// /version, /info, /swarm*, /nodes*, /secrets*, /configs* and /tasks (the service endpoints come
-// with the orchestrators). Handlers run on the KJ thread against the SwarmNode and its store.
+// /version, /info, /swarm*, /nodes*, /secrets*, /configs*; the services and tasks are in
+// service_routes.h. Handlers run on the KJ thread against the SwarmNode and its store.
 #pragma once
 
 #include "http/server.h"

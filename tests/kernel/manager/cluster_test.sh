@@ -6,7 +6,7 @@
 # Tokens: a worker token makes a worker, another cluster's token is refused.
 #
 #   cluster_test.sh <build-dir>
-# Ports: 127.0.0.1:23871-23877 (the docker CLI test uses 2377).
+# Ports: 127.0.0.1:23871-23877 (the docker CLI test uses 2377, the API tests 23901-23902).
 set -euo pipefail
 
 build=$1
