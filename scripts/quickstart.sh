@@ -56,6 +56,16 @@ if [ "$fakes" -gt 0 ]; then
   echo "swarm runs, but nothing runs containers until the bundled plugin for that kind exists."
 fi
 
+# runtime-docker runs containers on the local Docker Engine: start it (no bridge, no iptables
+# rules: containers get network none or host) and make the local test image.
+if grep -q "runtime-docker.so" "$conf"; then
+  echo
+  echo "== Docker Engine for runtime-docker"
+  "$root/tests/docker/start-dockerd.sh"
+  image=$("$root/tests/docker/test-image.sh" swarm-test/busybox:latest)
+  echo "local image swarm-test/busybox:latest ($image)"
+fi
+
 # One manager, its state under the build directory, its API on the usual socket.
 state="$build/quickstart/state"
 socket=${SWARM_API_SOCKET:-/var/run/swarm-kernel.sock}
@@ -80,8 +90,8 @@ done
 
 if ! "${ctl[@]}" swarm inspect >/dev/null 2>&1; then
   echo
-  echo "== swarmctl swarm init --advertise-addr 127.0.0.1"
-  "${ctl[@]}" swarm init --advertise-addr 127.0.0.1
+  echo "== swarmctl swarm init --listen-addr 127.0.0.1:2377 --advertise-addr 127.0.0.1"
+  "${ctl[@]}" swarm init --listen-addr 127.0.0.1:2377 --advertise-addr 127.0.0.1
 fi
 echo
 echo "== swarmctl node ls"
