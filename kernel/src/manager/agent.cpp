@@ -38,6 +38,7 @@ struct Agent::Controller {
   kj::Own<capnp::MallocMessageBuilder> task = kj::heap<capnp::MallocMessageBuilder>();
   uint16_t reported = 0;  // the last state reported (or the one the dispatcher had)
   bool created = false, started = false, exited = false, stopping = false, retired = false;
+  bool waiting = false;  // for the container's exit, which never blocks stopping it
   std::string containerId;
   bool busy = false;
 
@@ -161,12 +162,17 @@ void Agent::drive(Controller& c) {
     run(c, prepare(c));
   } else if (!c.started) {
     run(c, start(c));
-  } else if (!c.exited) {
-    if (c.reported < schema::TASK_STATE_RUNNING) report(c, schema::TASK_STATE_RUNNING, "started");
-    run(c, waitExit(c));
-  } else {
-    // Found exited after a restart: it ended while the agent was away.
-    run(c, waitExit(c));
+  } else if (!c.waiting) {
+    // Running (or found exited after a restart): its exit decides the task's end.
+    if (!c.exited && c.reported < schema::TASK_STATE_RUNNING) report(c, schema::TASK_STATE_RUNNING, "started");
+    c.waiting = true;
+    std::string id = c.taskId;
+    tasks->add(waitExit(c).then([this, id]() {
+      auto it = controllers.find(id);
+      if (it == controllers.end()) return;
+      it->second->waiting = false;
+      if (!it->second->retired) drive(*it->second);
+    }));
   }
 }
 

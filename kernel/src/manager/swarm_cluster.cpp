@@ -225,6 +225,7 @@ kj::Promise<void> SwarmNode::bringUpNetwork(std::string chain, std::string key, 
 
 void SwarmNode::takeDownNetwork() {
   agent = nullptr;
+  orchestration = nullptr;
   stopAgent();
   endAssignmentSessions();
   dispatcher = nullptr;
@@ -738,6 +739,9 @@ void SwarmNode::onLeadership(bool leader) {
     dispatcher = dispatcherLoop().eagerlyEvaluate([this](kj::Exception&& e) {
       log->warn("dispatcher stopped: {}", describe(e));
     });
+    orchestration = kj::heap<Orchestration>(
+        *storePtr, io.provider->getTimer(), kernel.plugin(schema::Kind::SCHEDULER).bootstrap().castAs<schema::Scheduler>(),
+        [this](store::TransactionBuilder tx) { return write(kj::mv(tx)); }, [this]() { return now(); });
     assignmentStream = nullptr;  // this node's tasks now come from itself
     assignmentTarget.clear();
     if (agentRuntime.get() != nullptr) {
@@ -745,6 +749,7 @@ void SwarmNode::onLeadership(bool leader) {
     }
   } else {
     dispatcher = nullptr;
+    orchestration = nullptr;
     endAssignmentSessions();
   }
 }

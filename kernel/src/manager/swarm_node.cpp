@@ -122,6 +122,8 @@ SwarmNode::~SwarmNode() { stopConsensus(); }
 
 void SwarmNode::resetStore() {
   stopConsensus();
+  orchestration = nullptr;  // it reads the store that goes
+  leading = false;
   storePtr = kj::heap<store::Store>();
   auto replication = kj::heap<Replication>(*storePtr);
   replicationPtr = replication.get();

@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "api/decode.h"
+#include "orchestration.h"
 #include "cluster_net.h"
 #include "http/message.h"
 #include "kernel.h"
@@ -232,6 +233,7 @@ class SwarmNode {
   store::Subscription dispatchWatch;
   bool flushScheduled = false;
   kj::Own<Agent> agentRuntime;
+  kj::Own<Orchestration> orchestration;  // while leading
   kj::Maybe<kj::Promise<void>> assignmentStream;
   std::string assignmentTarget;
   kj::Maybe<kj::Promise<void>> statusReporter;
