@@ -9,84 +9,8 @@
 # Ports: 127.0.0.1:23871-23877 (the docker CLI test uses 2377, the API tests 23901-23902).
 set -euo pipefail
 
-build=$1
-docker=${DOCKER_CLI:-/usr/bin/docker}
-[ -x "$docker" ] || docker=$(command -v docker || true)
-[ -n "$docker" ] || { echo "cluster_test: no docker CLI found; scripts/install-deps.sh installs docker.io" >&2; exit 1; }
-
-work=$(mktemp -d /tmp/swarm-cluster.XXXXXX)
-declare -A pids
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export DOCKER_CONFIG="$work/docker-config"
-
-cat >"$work/plugins.conf" <<EOF
-[consensus]
-library = $build/plugins/consensus-raft/consensus-raft.so
-[pki]
-library = $build/plugins/pki-x509/pki-x509.so
-[scheduler]
-library = $build/plugins/scheduler-spread/scheduler-spread.so
-[runtime]
-library = $build/tests/fakes/runtime/fake-runtime.so
-[transport]
-library = $build/plugins/transport-tls/transport-tls.so
-EOF
-
-addr() { echo "127.0.0.1:$((23870 + $1))"; }
-d() { local n=$1; shift; "$docker" -H "unix://$work/api$n.sock" "$@"; }
-
-start() {  # start <n> [swarm-kernel flags...]
-  local n=$1; shift
-  "$build/bin/swarm-kernel" --plugins "$work/plugins.conf" --state-dir "$work/state$n" \
-    --api-socket "$work/api$n.sock" "$@" >>"$work/node$n.log" 2>&1 &
-  pids[$n]=$!
-  for _ in $(seq 1 100); do
-    if [ -S "$work/api$n.sock" ] && d "$n" version >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  fail "node $n did not start serving within 10 s"
-}
-kill9() { kill -9 "${pids[$1]}"; wait "${pids[$1]}" 2>/dev/null || true; unset "pids[$1]"; rm -f "$work/api$1.sock"; }
-
-fail() {
-  echo "FAILED: $*" >&2
-  for f in "$work"/node*.log; do echo "--- $f ---" >&2; tail -15 "$f" >&2; done
-  exit 1
-}
-expect() {  # expect "<what>" <pattern> -- command...
-  local what=$1 pattern=$2; shift 3
-  local out
-  out=$("$@" 2>&1) || fail "$what: '$*' exited $?: $out"
-  grep -Eq -- "$pattern" <<<"$out" || fail "$what: '$*' printed:
-$out
-which does not match: $pattern"
-}
-refuse() {
-  local what=$1 pattern=$2; shift 3
-  local out
-  if out=$("$@" 2>&1); then fail "$what: '$*' succeeded: $out"; fi
-  grep -Eq -- "$pattern" <<<"$out" || fail "$what: '$*' printed:
-$out
-which does not match: $pattern"
-}
-# until_ok <seconds> "<what>" command...: retries until the command succeeds.
-until_ok() {
-  local seconds=$1 what=$2; shift 2
-  for _ in $(seq 1 $((seconds * 5))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  local out; out=$("$@" 2>&1) || true
-  fail "$what: not true within $seconds s; last: $out"
-}
-count_in() {  # count_in <n> <pattern> <cmd...>: lines of the command's output matching
-  local n=$1 pattern=$2; shift 2
-  [ "$(d "$n" "$@" 2>/dev/null | grep -Ec -- "$pattern")" -eq "${want}" ]
-}
+PORT_BASE=23870
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1" cluster
 
 for n in 1 2 3 4 5 6 7; do start $n; done
 
