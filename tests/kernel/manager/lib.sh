@@ -4,6 +4,7 @@
 #   source lib.sh <build-dir> <name>   # sets work, docker; defines the helpers below
 # Nodes: start N [flags], kill9 N, d N <docker args> (the CLI against node N), addr N (its
 # cluster address, 127.0.0.1:$((port_base + N))). Checks: expect, refuse, until_ok, count_in.
+# A test that sets cluster_id gets the containers of that swarm removed at exit.
 
 build=$1
 port_base=${PORT_BASE:?set PORT_BASE before sourcing lib.sh}
@@ -16,6 +17,10 @@ work=$(mktemp -d "/tmp/swarm-$2.XXXXXX")
 declare -A pids
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  # With a real engine: the containers of this test's swarm (a killed node leaves its own behind).
+  if [ -n "${cluster_id:-}" ] && [ -S /var/run/docker.sock ]; then
+    /usr/bin/docker ps -aq --filter "label=io.swarm-kernel.cluster.id=$cluster_id" | xargs -r /usr/bin/docker rm -f >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -6,15 +6,16 @@
 # task per node; `service rm` leaves no task.
 #
 #   services_test.sh <build-dir>
-# Ports: 127.0.0.1:23881-23883.
+# Ports: 127.0.0.1:23881-23883 (PORT_BASE=23890 for 23891-23893, as ctest runs it on Docker).
 set -euo pipefail
 
-PORT_BASE=23880
+PORT_BASE=${PORT_BASE:-23880}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$1" services
 
 for n in 1 2 3; do start $n; done
 d 1 swarm init --listen-addr "$(addr 1)" --advertise-addr "$(addr 1)" --dispatcher-heartbeat 1s >/dev/null
 token=$(d 1 swarm join-token -q worker)
+cluster_id=$(d 1 info --format '{{.Swarm.Cluster.ID}}')
 for n in 2 3; do
   expect "worker $n joins" "joined a swarm as a worker" -- d $n swarm join --token "$token" --listen-addr "$(addr $n)" "$(addr 1)"
 done
