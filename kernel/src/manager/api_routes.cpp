@@ -31,6 +31,8 @@ using http::Response;
 using store::Kind;
 using store::ObjectRef;
 
+constexpr int64_t kDefaultHeartbeatPeriod = 1'000'000'000;
+
 using routes::freshRead;
 using routes::guarded;
 using routes::labelsMatch;
@@ -510,7 +512,11 @@ void addApiRoutes(http::Server& server, SwarmNode& node, ApiInfo info) {
   server.route("POST", "/swarm/init", [&node](Request request) {
     return guarded([&]() -> kj::Promise<Response> {
       auto spec = kj::heap<capnp::MallocMessageBuilder>();
-      auto init = api::decodeInitRequest(request.json(), spec->initRoot<store::schema::ClusterSpec>());
+      auto defaults = spec->initRoot<store::schema::ClusterSpec>();
+      // Swarm beats every 5 s and needs 15 s to call a node down; this swarm's default beats every
+      // second, down after 3 s (docs/decisions/0004-heartbeat-default.md). Given, Swarm's rules hold.
+      defaults.setDispatcherHeartbeatPeriod(kDefaultHeartbeatPeriod);
+      auto init = api::decodeInitRequest(request.json(), defaults);
       return node.init(std::move(init), kj::mv(spec)).then([](std::string id) {
         return Response::json(200, json::value(id));
       });
