@@ -38,6 +38,26 @@ kj::ArrayPtr<const kj::byte> bytesOf(std::string_view s) {
 }
 std::string str(capnp::Data::Reader d) { return std::string(reinterpret_cast<const char*>(d.begin()), d.size()); }
 
+// The fields a heartbeat reports, as the store has them already.
+bool describes(schema::NodeDescription::Reader stored, schema::NodeDescription::Reader reported) {
+  auto r1 = stored.getResources(), r2 = reported.getResources();
+  auto e1 = stored.getEngine(), e2 = reported.getEngine();
+  if (stored.getHostname() != reported.getHostname() || r1.getNanoCpus() != r2.getNanoCpus() ||
+      r1.getMemoryBytes() != r2.getMemoryBytes() || e1.getEngineVersion() != e2.getEngineVersion() ||
+      stored.getPlatform().getOs() != reported.getPlatform().getOs() ||
+      stored.getPlatform().getArchitecture() != reported.getPlatform().getArchitecture() ||
+      e1.getLabels().size() != e2.getLabels().size()) {
+    return false;
+  }
+  for (unsigned i = 0; i < e1.getLabels().size(); ++i) {
+    if (e1.getLabels()[i].getKey() != e2.getLabels()[i].getKey() ||
+        e1.getLabels()[i].getValue() != e2.getLabels()[i].getValue()) {
+      return false;
+    }
+  }
+  return true;
+}
+
 uint64_t randomMemberId() {
   uint64_t id = 0;
   while (id == 0) randombytes_buf(&id, sizeof(id));
@@ -154,7 +174,7 @@ class ManagerServer final : public ss::Manager::Server {
   kj::Promise<void> heartbeat(HeartbeatContext context) override {
     return kj::evalNow([&]() {
       if (peer.anonymous) throw SwarmError(403, "a node needs its certificate to heartbeat");
-      return node.heartbeatFrom(peer, context.getResults().initSession());
+      return node.heartbeatFrom(peer, context.getParams().getDescription(), context.getResults().initSession());
     });
   }
 
@@ -700,7 +720,8 @@ int64_t SwarmNode::heartbeatPeriod() const {
   return period > 0 ? period : 5'000'000'000;
 }
 
-kj::Promise<void> SwarmNode::heartbeatFrom(const PeerIdentity& peer, ss::SessionInfo::Builder session) {
+kj::Promise<void> SwarmNode::heartbeatFrom(const PeerIdentity& peer, schema::NodeDescription::Reader description,
+                                           ss::SessionInfo::Builder session) {
   auto addresses = managerAddresses();
   auto list = session.initManagers(static_cast<unsigned>(addresses.size()));
   for (unsigned i = 0; i < addresses.size(); ++i) list.set(i, addresses[i]);
@@ -719,12 +740,23 @@ kj::Promise<void> SwarmNode::heartbeatFrom(const PeerIdentity& peer, ss::Session
   auto node = storePtr->get(store::Kind::node, peer.nodeId);
   if (!node) throw SwarmError(404, "node " + peer.nodeId + " is not in the swarm (it was removed); leave and join again");
   session.setDesiredRole(node->node().getSpec().getDesiredRole());
-  if (node->node().getStatus().getState() == schema::NodeState::READY) return kj::READY_NOW;
+  bool described = description.hasPlatform() && describes(node->node().getDescription(), description);
+  if (node->node().getStatus().getState() == schema::NodeState::READY && (described || !description.hasPlatform())) {
+    return kj::READY_NOW;
+  }
   capnp::MallocMessageBuilder message;
   auto object = message.initRoot<ss::Object>();
   object.setNode(node->node());
   object.getNode().getStatus().setState(schema::NodeState::READY);
   object.getNode().getStatus().setMessage("");
+  if (description.hasPlatform() && !described) {
+    // What the node's runtime offers; the TLS details stay the manager's.
+    auto d = object.getNode().getDescription();
+    d.setHostname(description.getHostname());
+    d.setPlatform(description.getPlatform());
+    d.setResources(description.getResources());
+    d.setEngine(description.getEngine());
+  }
   store::TransactionBuilder tx;
   tx.update(object.asReader(), node->version());
   return write(kj::mv(tx)).ignoreResult();
@@ -813,7 +845,10 @@ kj::Promise<void> SwarmNode::dispatcherRound() {
                                                             : ms.getReachability();
       managerChanged = ms.getLeader() != isLeader || ms.getReachability() != reach;
     }
-    if (wanted == state && message == node.getStatus().getMessage().cStr() && !managerChanged) continue;
+    // The leader describes itself (other nodes do in their heartbeats).
+    bool describeSelf = id == self.nodeId && runtimeDescription.get() != nullptr &&
+                        !describes(node.getDescription(), runtimeDescription->getRoot<schema::NodeDescription>().asReader());
+    if (wanted == state && message == node.getStatus().getMessage().cStr() && !managerChanged && !describeSelf) continue;
     capnp::MallocMessageBuilder built;
     auto object = built.initRoot<ss::Object>();
     object.setNode(node);
@@ -823,6 +858,14 @@ kj::Promise<void> SwarmNode::dispatcherRound() {
     if (node.getManagerStatus().isManager()) {
       updated.getManagerStatus().getManager().setLeader(isLeader);
       updated.getManagerStatus().getManager().setReachability(reach);
+    }
+    if (describeSelf) {
+      auto reported = runtimeDescription->getRoot<schema::NodeDescription>().asReader();
+      auto d = updated.getDescription();
+      d.setHostname(reported.getHostname());
+      d.setPlatform(reported.getPlatform());
+      d.setResources(reported.getResources());
+      d.setEngine(reported.getEngine());
     }
     tx.update(object.asReader(), ref->version());
     if (++changes >= 100) break;
@@ -1100,6 +1143,19 @@ kj::Promise<void> SwarmNode::applyTaskStatus(const std::string& nodeId,
 void SwarmNode::startAgent() {
   if (agentRuntime.get() != nullptr) return;
   auto runtime = kernel.plugin(schema::Kind::RUNTIME).bootstrap().castAs<schema::Runtime>();
+  auto describeRequest = runtime.describeRequest();
+  tasks.add(describeRequest.send().then(
+      [this](capnp::Response<schema::Runtime::DescribeResults>&& described) {
+        auto d = described.getDescription();
+        runtimeDescription = kj::heap<capnp::MallocMessageBuilder>();
+        auto out = runtimeDescription->initRoot<schema::NodeDescription>();
+        out.setHostname(d.getHostname().size() > 0 ? d.getHostname() : capnp::Text::Reader(options.hostname));
+        out.setPlatform(d.getPlatform());
+        out.setResources(d.getResources());
+        out.getEngine().setEngineVersion(d.getEngineVersion());
+        out.getEngine().setLabels(d.getLabels());
+      },
+      [this](kj::Exception&& e) { log->warn("the runtime plugin could not describe this node: {}", describe(e)); }));
   agentRuntime = kj::heap<Agent>(io.provider->getTimer(), kj::mv(runtime), self.nodeId, self.clusterId);
   statusReporter = reportLoop().eagerlyEvaluate([this](kj::Exception&& e) { log->warn("task reports stopped: {}", describe(e)); });
   if (leading) {
@@ -1196,8 +1252,11 @@ kj::Promise<void> SwarmNode::heartbeatOnce() {
   return links.get(target)
       .then([this](ManagerClient client) {
         auto beat = client.heartbeatRequest();
-        auto description = beat.initDescription();
-        description.setHostname(options.hostname);
+        if (runtimeDescription.get() != nullptr) {
+          beat.setDescription(runtimeDescription->getRoot<schema::NodeDescription>().asReader());
+        } else {
+          beat.initDescription().setHostname(options.hostname);
+        }
         return beat.send();
       })
       .then(

@@ -155,7 +155,8 @@ class SwarmNode {
   kj::Promise<void> takeRole(schema::NodeRole wanted, std::string target);
   schema::Consensus::Client consensus();
   // Dispatcher (leader): heartbeats, READY/DOWN/UNKNOWN, manager status, learner promotion.
-  kj::Promise<void> heartbeatFrom(const PeerIdentity& peer, store::schema::SessionInfo::Builder session);
+  kj::Promise<void> heartbeatFrom(const PeerIdentity& peer, schema::NodeDescription::Reader description,
+                                  store::schema::SessionInfo::Builder session);
   void onLeadership(bool leader);
   kj::Promise<void> dispatcherRound();
   kj::Promise<void> dispatcherLoop();
@@ -233,6 +234,7 @@ class SwarmNode {
   store::Subscription dispatchWatch;
   bool flushScheduled = false;
   kj::Own<Agent> agentRuntime;
+  kj::Own<capnp::MallocMessageBuilder> runtimeDescription;  // what the runtime said of this node
   kj::Own<Orchestration> orchestration;  // while leading
   kj::Maybe<kj::Promise<void>> assignmentStream;
   std::string assignmentTarget;
