@@ -96,10 +96,29 @@ fi
 echo
 echo "== swarmctl node ls"
 "${ctl[@]}" node ls
+
+# A sample service: two replicas of the local busybox image, on network none.
+if grep -q "runtime-docker.so" "$conf" && ! "${ctl[@]}" service inspect hello >/dev/null 2>&1; then
+  echo
+  echo "== swarmctl service create --name hello --replicas 2 swarm-test/busybox:latest ..."
+  "${ctl[@]}" service create --name hello --replicas 2 swarm-test/busybox:latest \
+    sh -c 'while true; do echo "hello from $(hostname)"; sleep 5; done'
+fi
+if "${ctl[@]}" service inspect hello >/dev/null 2>&1; then
+  echo
+  echo "== swarmctl service ls; swarmctl service ps hello"
+  "${ctl[@]}" service ls
+  "${ctl[@]}" service ps hello
+  echo
+  echo "== its containers on the Docker Engine"
+  /usr/bin/docker ps --filter label=com.docker.swarm.service.name=hello \
+    --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}'
+fi
 echo
 echo "The swarm is up. Drive it with swarmctl or the stock docker CLI, e.g.:"
 echo "  ${ctl[*]} node ls"
-echo "  docker -H unix://$socket node ls"
+echo "  docker -H unix://$socket service scale hello=5"
+echo "  docker -H unix://$socket service ps hello"
 echo "  docker -H unix://$socket secret create my-secret ./file"
 echo "Ctrl-C stops the manager (its state stays in $state)."
 wait "$kernel"
