@@ -13,6 +13,7 @@ $Cxx.namespace("swarm::store::schema");
 
 using Common = import "/common.capnp";
 using Consensus = import "/consensus.capnp";
+using Runtime = import "/runtime.capnp";
 
 struct JoinRequest {
   token @0 :Text;
@@ -82,6 +83,9 @@ struct Assignment {
 
 interface AssignmentSink {
   assigned @0 (assignment :Assignment) -> stream;
+  logs @1 (taskId :Text, options :Runtime.LogOptions, sink :Runtime.LogSink);
+  # A task's container log from this node's runtime, into sink; resolves when it ends (never with
+  # follow, until cancelled). The agent's side of `docker service logs`.
 }
 
 struct TaskStatusUpdate {
@@ -109,4 +113,7 @@ interface Manager {
   # every change, debounced); resolves when the session ends (leadership lost, the node removed).
   updateTaskStatus @6 (updates :List(TaskStatusUpdate));
   # Observed task states, batched by the agent. Only forward moves of the caller's own tasks apply.
+  taskLogs @7 (nodeId :Text, taskId :Text, options :Runtime.LogOptions, sink :Runtime.LogSink);
+  # A follower manager's `service logs`: the leader asks the node through its assignment session.
+  # Managers only.
 }

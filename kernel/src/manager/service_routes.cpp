@@ -371,11 +371,119 @@ kj::Promise<Response> removeService(SwarmNode& node, Request request) {
   return node.write(kj::mv(tx)).then([](uint64_t) { return Response::empty(200); });
 }
 
+// ---- logs ---------------------------------------------------------------------------------------
+
+// One client's log stream; the sinks the nodes hold may outlive it, so they reach the writer
+// through this and drop lines once it is closed.
+struct LogTarget : public kj::Refcounted {
+  http::StreamWriter* out = nullptr;
+};
+
+// Lines from a node's runtime, as the engine's multiplexed stream: an 8-byte header (stream,
+// 0, 0, 0, big-endian length) per line; with timestamps the time first, with details the node,
+// service and task IDs the docker CLI turns into `name.slot@node |`.
+class LogFrames final : public schema::LogSink::Server {
+ public:
+  LogFrames(kj::Own<LogTarget> target, std::string details, bool timestamps)
+      : target(kj::mv(target)), details(std::move(details)), timestamps(timestamps) {}
+
+  kj::Promise<void> line(LineContext context) override {
+    if (target->out == nullptr) return kj::READY_NOW;
+    auto line = context.getParams().getLine();
+    std::string payload;
+    if (timestamps) payload += api::formatTime(line.getTimestamp()) + " ";
+    if (!details.empty()) payload += details + " ";
+    auto data = line.getData();
+    payload.append(reinterpret_cast<const char*>(data.begin()), data.size());
+    if (payload.empty() || payload.back() != '\n') payload += '\n';  // one line per frame, as dockerd sends
+    std::string frame(8, '\0');
+    frame[0] = line.getStream() == schema::LogLine::Stream::STDERR ? 2 : 1;
+    uint32_t size = static_cast<uint32_t>(payload.size());
+    for (int i = 0; i < 4; ++i) frame[4 + i] = static_cast<char>((size >> (24 - 8 * i)) & 0xff);
+    frame += payload;
+    return target->out->write(std::move(frame));
+  }
+  kj::Promise<void> done(DoneContext) override { return kj::READY_NOW; }
+
+ private:
+  kj::Own<LogTarget> target;
+  std::string details;
+  bool timestamps;
+};
+
+// GET /services/{id}/logs and /tasks/{id}/logs: every task's log from its node, one task after
+// the other, or all at once with follow (until the client goes).
+kj::Promise<Response> streamLogs(SwarmNode& node, const Request& request, std::vector<ObjectRef> tasks) {
+  auto& q = request.query;
+  auto options = kj::heap<capnp::MallocMessageBuilder>();
+  auto o = options->initRoot<schema::LogOptions>();
+  o.setStdout(q.flag("stdout"));
+  o.setStderr(q.flag("stderr"));
+  if (!o.getStdout() && !o.getStderr()) throw Error(400, "Bad parameters: you must choose at least one stream");
+  bool follow = q.flag("follow");
+  o.setFollow(follow);
+  std::string tail = q.get("tail").value_or("all");
+  if (tail == "all" || tail.empty()) {
+    o.setTail(-1);
+  } else if (std::all_of(tail.begin(), tail.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    o.setTail(std::stoll(tail));
+  } else {
+    throw Error(400, "invalid tail value '" + tail + "': give a number of lines or all");
+  }
+  bool timestamps = q.flag("timestamps");
+  o.setTimestamps(timestamps);
+  bool details = q.flag("details");
+  struct Source {
+    std::string nodeId, taskId, details;
+  };
+  std::vector<Source> sources;
+  for (const auto& t : tasks) {
+    auto task = t->task();
+    if (task.getNodeId().size() == 0 || task.getStatus().getState() < schema::TASK_STATE_ASSIGNED) continue;
+    std::string prefix;
+    if (details) {
+      prefix = "com.docker.swarm.node.id=" + routes::str(task.getNodeId()) + ",com.docker.swarm.service.id=" +
+               routes::str(task.getServiceId()) + ",com.docker.swarm.task.id=" + t->id();
+    }
+    sources.push_back({routes::str(task.getNodeId()), t->id(), prefix});
+  }
+  auto producer = [&node, sources = std::move(sources), options = kj::mv(options), follow,
+                   timestamps](http::StreamWriter& out) mutable -> kj::Promise<void> {
+    auto target = kj::refcounted<LogTarget>();
+    target->out = &out;
+    // The options message and the target live until the returned promise is done (attached).
+    auto one = [&node, opts = options.get(), target = target.get(), timestamps](const Source& source) {
+      return kj::evalNow([&]() {
+               return node.taskLogs(source.nodeId, source.taskId, opts->getRoot<schema::LogOptions>().asReader(),
+                                    kj::heap<LogFrames>(kj::addRef(*target), source.details, timestamps));
+             })
+          .catch_([](kj::Exception&&) {});  // a node that is gone has no log to give; the others do
+    };
+    kj::Promise<void> all = kj::READY_NOW;
+    if (follow) {
+      kj::Vector<kj::Promise<void>> each;
+      for (const auto& source : sources) each.add(one(source));
+      all = kj::joinPromises(each.releaseAsArray());
+    } else {
+      for (const auto& source : sources) all = all.then([one, source]() mutable { return one(source); });
+    }
+    // However it ends, the nodes' sinks stop writing to this stream.
+    auto close = kj::defer([target = kj::mv(target)]() mutable { target->out = nullptr; });
+    return all.exclusiveJoin(out.whenDisconnected()).attach(kj::mv(close), kj::mv(options));
+  };
+  return kj::Promise<Response>(
+      Response::stream(200, "application/vnd.docker.multiplexed-stream", kj::mv(producer)));
+}
+
 kj::Promise<Response> serviceLogs(SwarmNode& node, Request request) {
   node.requireManager();
-  resolve(node.store(), Kind::service, request.param("id"));  // an unknown service is 404
-  throw Error(501, "service logs are not available yet: this swarm does not stream task logs to "
-                   "managers; read a task's container log on its node (docker logs <container>)");
+  ObjectRef service = resolve(node.store(), Kind::service, request.param("id"));
+  return streamLogs(node, request, node.store().tasksOfService(service->id()));
+}
+
+kj::Promise<Response> taskLogs(SwarmNode& node, Request request) {
+  node.requireManager();
+  return streamLogs(node, request, {resolve(node.store(), Kind::task, request.param("id"))});
 }
 
 kj::Promise<Response> listTasks(SwarmNode& node, Request request) {
@@ -547,6 +655,7 @@ void addServiceRoutes(http::Server& server, SwarmNode& node) {
   server.route("POST", "/services/{id}/update", write(updateService));
   server.route("DELETE", "/services/{id}", write(removeService));
   server.route("GET", "/services/{id}/logs", read(serviceLogs));
+  server.route("GET", "/tasks/{id}/logs", read(taskLogs));
   server.route("GET", "/tasks", read(listTasks));
   server.route("GET", "/tasks/{id}", read(inspectTask));
 }

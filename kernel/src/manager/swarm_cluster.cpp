@@ -73,14 +73,23 @@ std::string hostOf(std::string address) {
 // the leader itself, straight from its own dispatcher.
 class AgentSink final : public ss::AssignmentSink::Server {
  public:
-  explicit AgentSink(Agent& agent) : agent(agent) {}
+  AgentSink(Agent& agent, schema::Runtime::Client runtime) : agent(agent), runtime(kj::mv(runtime)) {}
   kj::Promise<void> assigned(AssignedContext context) override {
     agent.assign(context.getParams().getAssignment());
     return kj::READY_NOW;
   }
+  kj::Promise<void> logs(LogsContext context) override {
+    auto params = context.getParams();
+    auto request = runtime.logsRequest();
+    request.setTaskId(params.getTaskId());
+    request.setOptions(params.getOptions());
+    request.setSink(params.getSink());
+    return request.send().ignoreResult();
+  }
 
  private:
   Agent& agent;
+  schema::Runtime::Client runtime;
 };
 
 }  // namespace
@@ -168,6 +177,14 @@ class ManagerServer final : public ss::Manager::Server {
       if (peer.anonymous) throw SwarmError(403, "a node needs its certificate to report tasks");
       if (!node.leading) throw SwarmError(503, "not the leader; the dispatcher runs on the leader");
       return node.applyTaskStatus(peer.nodeId, context.getParams().getUpdates());
+    });
+  }
+
+  kj::Promise<void> taskLogs(TaskLogsContext context) override {
+    return kj::evalNow([&]() {
+      if (!peer.isManager()) throw SwarmError(403, "only managers read task logs");
+      auto params = context.getParams();
+      return node.taskLogs(params.getNodeId(), params.getTaskId(), params.getOptions(), params.getSink());
     });
   }
 
@@ -777,7 +794,7 @@ void SwarmNode::onLeadership(bool leader) {
     assignmentStream = nullptr;  // this node's tasks now come from itself
     assignmentTarget.clear();
     if (agentRuntime.get() != nullptr) {
-      tasks.add(openAssignments(self.nodeId, kj::heap<AgentSink>(*agentRuntime)).catch_([](kj::Exception&&) {}));
+      tasks.add(openAssignments(self.nodeId, kj::heap<AgentSink>(*agentRuntime, this->runtime())).catch_([](kj::Exception&&) {}));
     }
   } else {
     dispatcher = nullptr;
@@ -1138,11 +1155,43 @@ kj::Promise<void> SwarmNode::applyTaskStatus(const std::string& nodeId,
   return write(kj::mv(tx)).ignoreResult();
 }
 
+schema::Runtime::Client SwarmNode::runtime() {
+  return kernel.plugin(schema::Kind::RUNTIME).bootstrap().castAs<schema::Runtime>();
+}
+
+kj::Promise<void> SwarmNode::taskLogs(std::string nodeId, std::string taskId, schema::LogOptions::Reader options,
+                                      schema::LogSink::Client sink) {
+  requireManager();
+  if (!leading) {
+    std::string leader = leaderAddress();
+    if (leader.empty()) throw SwarmError(503, "The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.");
+    auto held = kj::heap<capnp::MallocMessageBuilder>();
+    held->setRoot(options);
+    return links.get(leader).then([nodeId, taskId, sink = kj::mv(sink), held = kj::mv(held)](ManagerClient client) mutable {
+      auto request = client.taskLogsRequest();
+      request.setNodeId(nodeId);
+      request.setTaskId(taskId);
+      request.setOptions(held->getRoot<schema::LogOptions>().asReader());
+      request.setSink(kj::mv(sink));
+      return request.send().ignoreResult();
+    });
+  }
+  auto session = assignmentSessions.find(nodeId);
+  if (session == assignmentSessions.end()) {
+    throw SwarmError(503, "node " + nodeId + " has no session with the manager (it is down or reconnecting); its task logs are not reachable now");
+  }
+  auto request = session->second.sink.logsRequest();
+  request.setTaskId(taskId);
+  request.setOptions(options);
+  request.setSink(kj::mv(sink));
+  return request.send().ignoreResult();
+}
+
 // ---- this node's agent ----------------------------------------------------------------------------
 
 void SwarmNode::startAgent() {
   if (agentRuntime.get() != nullptr) return;
-  auto runtime = kernel.plugin(schema::Kind::RUNTIME).bootstrap().castAs<schema::Runtime>();
+  auto runtime = this->runtime();
   auto describeRequest = runtime.describeRequest();
   tasks.add(describeRequest.send().then(
       [this](capnp::Response<schema::Runtime::DescribeResults>&& described) {
@@ -1159,7 +1208,7 @@ void SwarmNode::startAgent() {
   agentRuntime = kj::heap<Agent>(io.provider->getTimer(), kj::mv(runtime), self.nodeId, self.clusterId);
   statusReporter = reportLoop().eagerlyEvaluate([this](kj::Exception&& e) { log->warn("task reports stopped: {}", describe(e)); });
   if (leading) {
-    tasks.add(openAssignments(self.nodeId, kj::heap<AgentSink>(*agentRuntime)).catch_([](kj::Exception&&) {}));
+    tasks.add(openAssignments(self.nodeId, kj::heap<AgentSink>(*agentRuntime, this->runtime())).catch_([](kj::Exception&&) {}));
   }
 }
 
@@ -1177,7 +1226,7 @@ void SwarmNode::ensureAssignmentStream(const std::string& target) {
   assignmentStream = links.get(target)
                          .then([this](ManagerClient client) {
                            auto request = client.assignmentsRequest();
-                           request.setSink(kj::heap<AgentSink>(*agentRuntime));
+                           request.setSink(kj::heap<AgentSink>(*agentRuntime, this->runtime()));
                            return request.send().ignoreResult();
                          })
                          .then([]() {}, [this](kj::Exception&& e) { log->debug("assignment session ended: {}", describe(e)); })

@@ -90,6 +90,10 @@ class SwarmNode {
 
   // A manager that can write: throws SwarmError 503 with Docker's wording otherwise.
   void requireManager() const;
+  // A task's container log, from the node that runs it (through the leader's session with that
+  // node); resolves when the log ends (never with follow, until cancelled).
+  kj::Promise<void> taskLogs(std::string nodeId, std::string taskId, schema::LogOptions::Reader options,
+                             schema::LogSink::Client sink);
   // A linearizable read: resolves once this manager has applied what the leader had committed
   // (at once on the leader); 503 "no leader" without a quorum.
   kj::Promise<void> readBarrier();
@@ -154,6 +158,7 @@ class SwarmNode {
   kj::Promise<void> carryOutDemotions();
   kj::Promise<void> takeRole(schema::NodeRole wanted, std::string target);
   schema::Consensus::Client consensus();
+  schema::Runtime::Client runtime();
   // Dispatcher (leader): heartbeats, READY/DOWN/UNKNOWN, manager status, learner promotion.
   kj::Promise<void> heartbeatFrom(const PeerIdentity& peer, schema::NodeDescription::Reader description,
                                   store::schema::SessionInfo::Builder session);

@@ -56,6 +56,17 @@ until_ok 10 "four running with it" running web 4
 expect "rollback" "converged|rolled back" -- d 1 service rollback web
 expect "the previous spec is back" '^\[\]$' -- d 1 service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Env}}' web
 
+# ---- logs (a real engine: the fake runtime's containers print nothing) ------------------------------
+if [[ "$runtime_plugin" == *runtime-docker* ]]; then
+  d 1 service create --detach --name talker --replicas 2 swarm-test/busybox:latest \
+    sh -c 'echo "hello from $(hostname)"; sleep 1d' >/dev/null
+  until_ok 20 "talker running" running talker 2
+  # Read through the manager, from the nodes that run the tasks.
+  until_ok 10 "each task's line, prefixed as the CLI does" sh -c \
+    "[ \$('$docker' -H unix://$work/api1.sock service logs talker 2>&1 | grep -Ec '^talker\.[12]\.[a-z0-9]+@[^ ]+ +\| hello from') -eq 2 ]"
+  d 1 service rm talker >/dev/null
+fi
+
 # ---- global --------------------------------------------------------------------------------------
 expect "global service" "converged" -- d 1 service create --name agent --mode global swarm-test/busybox:latest sleep 1d
 until_ok 10 "one task per live node" running agent 2
