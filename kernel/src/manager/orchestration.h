@@ -1,19 +1,9 @@
-// The leader's orchestration loop: turns services into tasks and tasks into placements.
-//
-// One pass (after a store change, debounced, or when a restart delay ends) reads the store and
-// proposes what it wants changed, each update at the version it read, so a concurrent write
-// makes it conflict and the next pass decides again on fresh data:
-//
-//   reconcile   replicated services keep one runnable task per slot 1..Replicas (scale down shuts
-//               the highest slots down); global services one per ready, non-drained node. A task
-//               that ended, whose node is DOWN or drained, is replaced in its slot according to
-//               the restart policy (condition, delay, attempts within the window). A task whose
-//               spec is older than its service's is replaced, `Parallelism` at a time
-//               (stop-first). Tasks of removed services are shut down and then deleted; dead
-//               tasks beyond the cluster's history limit per slot are deleted.
-//   schedule    NEW/PENDING tasks go to the scheduler plugin in one batch with the nodes'
-//               free resources and task counts; placed tasks become ASSIGNED on their node,
-//               the others keep the plugin's reason in their status message.
+// The leader's orchestration loop around the planners of kernel/src/orchestrator (README.md
+// there has the contract): after a store change (debounced) or when the plan's wake-up time comes,
+// it plans, proposes the plan's transactions and waits for their fate before planning again (so
+// one store state is never planned twice), then sends the pending tasks to the scheduler plugin
+// in one batch and proposes the placements. A refused transaction (a version conflict with a
+// concurrent write) is simply planned again from the next store state.
 //
 // Runs on the kernel's KJ thread, only while this manager leads.
 #pragma once
@@ -50,7 +40,6 @@ class Orchestration {
   kj::Promise<void> pass();
   // Proposes `tx` if it holds anything, in chunks the store accepts.
   kj::Promise<void> commit(std::vector<store::TransactionBuilder> txs);
-  void reconcile(std::vector<store::TransactionBuilder>& out, int64_t& wakeIn);
   kj::Promise<void> placePending();
 
   store::Store& store;
