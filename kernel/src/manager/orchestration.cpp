@@ -7,10 +7,6 @@
 #include "logging.h"
 #include "orchestrator/orchestrator.h"
 #include "orchestrator/scheduler_glue.h"
-#include "store/object_id.h"
-
-#include <capnp/message.h>
-#include <kj/debug.h>
 
 #include <algorithm>
 #include <map>
