@@ -59,6 +59,11 @@ struct SessionInfo {
   desiredRole @3 :Common.NodeRole;
   # The role the swarm wants this node in (node promote/demote): a node whose role differs asks
   # for it with changeRole().
+  renewCertificate @4 :Bool;
+  # The swarm wants this node to get a new certificate (a root CA rotation): renewCertificate().
+  trustedRoots @5 :List(Data);
+  # The root CAs the node should trust, one PEM certificate each: the cluster's root, and during a
+  # root rotation also the previous one.
 }
 
 struct RoleChange {
@@ -116,4 +121,7 @@ interface Manager {
   taskLogs @7 (nodeId :Text, taskId :Text, options :Runtime.LogOptions, sink :Runtime.LogSink);
   # A follower manager's `service logs`: the leader asks the node through its assignment session.
   # Managers only.
+  renewCertificate @8 (csr :Data) -> (certChain :Data, trustedRoots :List(Data));
+  # A certificate for the caller's key, same identity, from the cluster's current root (when its
+  # own nears expiry, or a root rotation asks for it), and the roots to trust. The leader issues.
 }

@@ -99,4 +99,19 @@ void NodeStateFile::remove() const {
   fsyncPath(dir, O_RDONLY | O_DIRECTORY);
 }
 
+std::vector<std::string> splitPemCertificates(std::string_view bundle) {
+  constexpr std::string_view begin = "-----BEGIN CERTIFICATE-----";
+  constexpr std::string_view end = "-----END CERTIFICATE-----";
+  std::vector<std::string> certs;
+  for (size_t at = bundle.find(begin); at != std::string_view::npos; at = bundle.find(begin, at)) {
+    size_t stop = bundle.find(end, at);
+    if (stop == std::string_view::npos) break;
+    stop += end.size();
+    certs.emplace_back(bundle.substr(at, stop - at));
+    certs.back() += '\n';
+    at = stop;
+  }
+  return certs;
+}
+
 }  // namespace swarm::kernel

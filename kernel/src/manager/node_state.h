@@ -10,6 +10,9 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace swarm::kernel {
 
@@ -29,5 +32,9 @@ class NodeStateFile {
   std::filesystem::path dir;
   std::filesystem::path file;
 };
+
+// The certificates of a PEM bundle (NodeState.rootCerts holds every root the node trusts), one
+// PEM block each, in order; text outside the blocks is dropped.
+std::vector<std::string> splitPemCertificates(std::string_view bundle);
 
 }  // namespace swarm::kernel

@@ -188,6 +188,13 @@ class ManagerServer final : public ss::Manager::Server {
     });
   }
 
+  kj::Promise<void> renewCertificate(RenewCertificateContext context) override {
+    return kj::evalNow([&]() {
+      if (peer.anonymous) throw SwarmError(403, "a node needs its certificate to renew it");
+      return node.renewCertificateFor(peer, str(context.getParams().getCsr()), context.getResults());
+    });
+  }
+
   kj::Promise<void> heartbeat(HeartbeatContext context) override {
     return kj::evalNow([&]() {
       if (peer.anonymous) throw SwarmError(403, "a node needs its certificate to heartbeat");
@@ -216,7 +223,9 @@ kj::Promise<void> SwarmNode::pushCredentials() {
   auto c = credentials.initCredentials();
   c.setChain(bytesOf(ownCredentials.chain));
   c.setKey(bytesOf(ownCredentials.key));
-  c.initRoots(1).set(0, bytesOf(ownCredentials.roots));
+  auto roots = splitPemCertificates(ownCredentials.roots);
+  auto rootList = c.initRoots(static_cast<unsigned>(roots.size()));
+  for (unsigned i = 0; i < roots.size(); ++i) rootList.set(i, bytesOf(roots[i]));
   c.setClusterId(self.clusterId);
   c.setMinVersion(schema::TlsVersion::TLS12);
   // Removed nodes are refused at the handshake (a manager knows them from the store).
@@ -242,6 +251,7 @@ kj::Promise<void> SwarmNode::bringUpNetwork(std::string chain, std::string key, 
   auto transport = this->transport();
   ownCredentials = {kj::mv(chain), kj::mv(key), kj::mv(roots)};
   auto set = pushCredentials();
+  scheduleRenewal();
   if (!self.manager || listener != nullptr) return set;
   return set.then([this, transport]() mutable {
     auto listen = transport.listenRequest();
@@ -594,11 +604,13 @@ kj::Promise<void> SwarmNode::admit(ss::JoinRequest::Reader request, ss::JoinResp
     std::string chain;
     uint64_t memberId = 0;
     std::string rootCert;
+    std::string trustedRoots;
   };
   auto a = kj::heap<Admission>();
   a->request.setRoot(request);
   a->nodeId = store::newObjectId(store::systemRandom());
   a->rootCert = str(cluster.getRootCa().getCert());
+  a->trustedRoots = trustedRootsBundle();
   Admission& adm = *a;
   auto joined = adm.request.getRoot<ss::JoinRequest>().asReader();
   return check.send()
@@ -626,12 +638,7 @@ kj::Promise<void> SwarmNode::admit(ss::JoinRequest::Reader request, ss::JoinResp
         spec.setMembership(schema::NodeMembership::ACCEPTED);
         spec.setAvailability(joined.getAvailability());
         node.setDescription(joined.getDescription());
-        auto tls = node.getDescription().getTlsInfo();
-        tls.setTrustRoot(bytesOf(adm.rootCert));
-        if (auto issuer = api::issuerOfRoot(bytesOf(adm.rootCert))) {
-          tls.setCertIssuerSubject(bytesOf(issuer->subjectDer));
-          tls.setCertIssuerPublicKey(bytesOf(issuer->publicKeyDer));
-        }
+        describeTrust(node.getDescription().getTlsInfo(), bytesOf(adm.rootCert));
         node.getStatus().setState(schema::NodeState::UNKNOWN);
         node.getStatus().setAddr(hostOf(joined.getAdvertiseAddr()));
         if (adm.role == schema::NodeRole::MANAGER) setManagerStatus(object, adm.memberId, joined.getAdvertiseAddr());
@@ -650,7 +657,7 @@ kj::Promise<void> SwarmNode::admit(ss::JoinRequest::Reader request, ss::JoinResp
         response.setClusterId(self.clusterId);
         response.setRole(adm.role);
         response.setCertChain(bytesOf(adm.chain));
-        response.setRootCerts(bytesOf(adm.rootCert));
+        response.setRootCerts(bytesOf(adm.trustedRoots));
         response.setRaftMemberId(adm.memberId);
         auto addresses = managerAddresses();
         auto list = response.initManagers(static_cast<unsigned>(addresses.size()));
@@ -757,6 +764,10 @@ kj::Promise<void> SwarmNode::heartbeatFrom(const PeerIdentity& peer, schema::Nod
   auto node = storePtr->get(store::Kind::node, peer.nodeId);
   if (!node) throw SwarmError(404, "node " + peer.nodeId + " is not in the swarm (it was removed); leave and join again");
   session.setDesiredRole(node->node().getSpec().getDesiredRole());
+  session.setRenewCertificate(needsRotatedCertificate(node->node()));
+  auto roots = splitPemCertificates(trustedRootsBundle());
+  auto rootList = session.initTrustedRoots(static_cast<unsigned>(roots.size()));
+  for (unsigned i = 0; i < roots.size(); ++i) rootList.set(i, bytesOf(roots[i]));
   bool described = description.hasPlatform() && describes(node->node().getDescription(), description);
   if (node->node().getStatus().getState() == schema::NodeState::READY && (described || !description.hasPlatform())) {
     return kj::READY_NOW;
@@ -889,7 +900,12 @@ kj::Promise<void> SwarmNode::dispatcherRound() {
   }
   kj::Promise<void> written = kj::READY_NOW;
   if (changes > 0) written = write(kj::mv(tx)).ignoreResult();
-  written = written.then([this]() { return carryOutDemotions(); });
+  written = written.then([this]() { return carryOutDemotions(); }).then([this]() { return finishRootRotationIfConverged(); });
+  // The leader heartbeats nobody: it renews its own certificate here.
+  if (auto selfRef = storePtr->get(store::Kind::node, self.nodeId)) {
+    if (needsRotatedCertificate(selfRef->node())) renewOwnCertificate("", "the swarm's root CA is rotating");
+  }
+  if (renewalDue()) renewOwnCertificate("", "it nears its expiry");
   // Learners that caught up become voters (the plugin refuses while they lag; retried next pass).
   kj::Vector<kj::Promise<void>> promotions;
   for (const auto& [id, member] : members) {
@@ -1312,6 +1328,14 @@ kj::Promise<void> SwarmNode::heartbeatOnce() {
           [this, target](capnp::Response<ss::Manager::HeartbeatResults>&& answer) -> kj::Promise<void> {
             auto session = answer.getSession();
             rememberManagers(session.getManagers());
+            adoptTrustedRoots(session.getTrustedRoots());
+            if (session.getPeriod() > 0) {
+              if (session.getRenewCertificate()) {
+                renewOwnCertificate(target, "the swarm's root CA is rotating");
+              } else if (renewalDue()) {
+                renewOwnCertificate(target, "it nears its expiry");
+              }
+            }
             auto myRole = self.manager ? schema::NodeRole::MANAGER : schema::NodeRole::WORKER;
             if (session.getPeriod() > 0 && session.getDesiredRole() != myRole && roleChange == nullptr) {
               roleChange = takeRole(session.getDesiredRole(), target)

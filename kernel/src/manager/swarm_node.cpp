@@ -32,6 +32,8 @@ constexpr const char* kLocked =
     "swarm unlock\" to unlock it.";
 constexpr const char* kPurposeDataKey = "raft data key";
 constexpr const char* kPurposeTlsKey = "TLS key";
+// How long `swarm leave --force` waits for the leader to take this manager out of the consensus.
+constexpr auto kLeaveConsensusTimeout = 10 * kj::SECONDS;
 
 kj::ArrayPtr<const kj::byte> bytesOf(std::string_view s) {
   return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
@@ -88,7 +90,8 @@ SwarmError proposeFailure(const ProposeError& e) {
   return SwarmError(500, e.message);
 }
 
-// What a node reports of the root it trusts and the issuer of its certificate (the root itself).
+}  // namespace
+
 void describeTrust(schema::TlsInfo::Builder info, capnp::Data::Reader rootPem) {
   info.setTrustRoot(rootPem);
   if (auto issuer = api::issuerOfRoot(rootPem)) {
@@ -96,8 +99,6 @@ void describeTrust(schema::TlsInfo::Builder info, capnp::Data::Reader rootPem) {
     info.setCertIssuerPublicKey(bytesOf(issuer->publicKeyDer));
   }
 }
-
-}  // namespace
 
 const char* localStateName(LocalState state) {
   switch (state) {
@@ -190,17 +191,25 @@ void SwarmNode::loadRootIfChanged() {
   auto clusters = storePtr->list(store::Kind::cluster);
   if (clusters.empty()) return;
   auto root = clusters.front()->reader().getCluster().getRootCa();
-  std::string cert = str(root.getCert());
-  if (cert == loadedRoot) return;
-  loadedRoot = cert;
+  // The whole root: a rotation keeps the cert and drops the cross-signed and previous ones.
+  std::string loaded = str(root.getCert()) + str(root.getCrossSignedCert()) + str(root.getPreviousCert());
+  if (loaded == loadedRoot) return;
+  loadedRoot = loaded;
+  auto issuer = api::issuerOfRoot(root.getCert());
+  rootIssuerKey = issuer ? issuer->publicKeyDer : "";
   auto request = pki().loadRootRequest();
   request.setRoot(root);
   // Later PKI calls are delivered after this one (capnp keeps a capability's calls in order).
   tasks.add(request.send().ignoreResult());
+  // A manager trusts what the swarm trusts (a rotation adds the new root, its end drops the old).
+  std::string roots = trustedRootsBundle();
+  if (!ownCredentials.chain.empty() && roots != ownCredentials.roots) {
+    tasks.add(adoptCredentials(ownCredentials.chain, ownCredentials.key, kj::mv(roots)));
+  }
 }
 
 void SwarmNode::TaskErrors::taskFailed(kj::Exception&& e) {
-  node.log->error("loading the cluster's root CA into the PKI plugin failed: {}", describe(e));
+  node.log->error("background work failed: {}", describe(e));
 }
 
 void SwarmNode::stopConsensus() {
@@ -536,9 +545,15 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
 kj::Promise<void> SwarmNode::rotateRoot(kj::Own<capnp::MallocMessageBuilder> clusterMessage,
                                         api::CaRotationRequest ca, uint64_t expectedVersion) {
   requireManager();
-  if (storePtr->size(store::Kind::node) > 1) {
-    throw SwarmError(501, "rotating the root CA of a swarm with more than one node is not supported "
-                          "by this manager yet");
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (!clusters.empty() && clusters.front()->reader().getCluster().getRootRotationInProgress()) {
+    size_t pending = 0;
+    for (const auto& ref : storePtr->list(store::Kind::node)) {
+      if (ref->node().getStatus().getState() != schema::NodeState::DOWN && needsRotatedCertificate(ref->node())) ++pending;
+    }
+    throw SwarmError(409, "a root CA rotation is already in progress (" + std::to_string(pending) +
+                              " node(s) still to renew their certificate); wait for it to finish, "
+                              "'docker swarm ca' shows its progress");
   }
   auto selfNode = storePtr->get(store::Kind::node, self.nodeId);
   if (!selfNode) throw SwarmError(503, "this manager's node object is not in the store yet; retry");
@@ -564,63 +579,208 @@ kj::Promise<void> SwarmNode::rotateRoot(kj::Own<capnp::MallocMessageBuilder> clu
   Rotation& rot = *r;
   return request.send()
       .then([pki, &rot](capnp::Response<schema::Pki::StartRootRotationResults>&& started) mutable {
-        // Every node (this one) gets its new certificate in this same change: the rotation is
-        // complete at once, so neither the cross-signed root nor the old one is kept.
+        // The new root keeps its cross-signed certificate and the previous root until every node
+        // holds a certificate from it: certificates issued meanwhile chain to both.
         rot.root.setRoot(started.getRoot());
-        auto root = rot.root.getRoot<schema::RootCa>();
-        root.setCrossSignedCert(nullptr);
-        root.setPreviousCert(nullptr);
         auto load = pki.loadRootRequest();
-        load.setRoot(root.asReader());
+        load.setRoot(rot.root.getRoot<schema::RootCa>().asReader());
         return load.send().ignoreResult();
       })
-      .then([pki, &rot]() mutable {
-        auto tokens = pki.makeJoinTokensRequest();
-        tokens.setRotate(rot.cluster->getRoot<store::schema::Object>().getCluster().getJoinTokens());
-        return tokens.send();
-      })
-      .then([this, &rot](capnp::Response<schema::Pki::MakeJoinTokensResults>&& tokens) {
-        auto cluster = rot.cluster->getRoot<store::schema::Object>().getCluster();
-        cluster.setJoinTokens(tokens.getTokens());
-        return issueOwnCertificate(cluster.getSpec().getNodeCertExpiry());
+      .then([this, &rot]() {
+        return issueOwnCertificate(rot.cluster->getRoot<store::schema::Object>().getCluster().getSpec().getNodeCertExpiry());
       })
       .then([this, &rot, expectedVersion](OwnCertificate issued) {
         rot.chain = kj::mv(issued.chain);
         rot.key = kj::mv(issued.key);
         auto cluster = rot.cluster->getRoot<store::schema::Object>().getCluster();
         cluster.setRootCa(rot.root.getRoot<schema::RootCa>().asReader());
-        cluster.setRootRotationInProgress(false);
+        cluster.setRootRotationInProgress(true);
         store::TransactionBuilder tx;
         tx.update(cluster.asReader(), expectedVersion);
-        capnp::MallocMessageBuilder message;
-        auto node = message.initRoot<store::schema::Object>();
-        node.setNode(rot.node->node());
-        auto certificate = node.getNode().getCertificate();
-        certificate.setCertificate(bytesOf(rot.chain));
-        certificate.setStatus(schema::CertificateStatus::ISSUED);
-        describeTrust(node.getNode().getDescription().getTlsInfo(),
-                      rot.root.getRoot<schema::RootCa>().getCert());
-        tx.update(node.asReader(), rot.node->version());
+        recordCertificate(tx, rot.node, rot.chain, rot.root.getRoot<schema::RootCa>().getCert());
         return write(kj::mv(tx));
       })
-      .then([this, &rot](uint64_t) -> kj::Promise<void> {
-        auto read = stateFile.read();
-        if (!read) return kj::READY_NOW;
-        capnp::MallocMessageBuilder message;
-        message.setRoot((*read)->getRoot<store::schema::NodeState>());
-        auto state = message.getRoot<store::schema::NodeState>();
-        state.setCertChain(bytesOf(rot.chain));
-        state.setRootCerts(rot.root.getRoot<schema::RootCa>().getCert());
-        if (self.unlockKey) {
-          state.getTlsKey().setSealed(bytesOf(seal(*self.unlockKey, rot.key, kPurposeTlsKey)));
-        } else {
-          state.getTlsKey().setClear(bytesOf(rot.key));
-        }
-        stateFile.write(state.asReader());
-        log->info("root CA rotated; this node's certificate is re-issued from the new root");
-        return bringUpNetwork(rot.chain, rot.key, str(rot.root.getRoot<schema::RootCa>().getCert().asReader()));
+      .then([this, &rot](uint64_t) {
+        log->info("root CA rotation started: this node's certificate is re-issued from the new root; "
+                  "the other nodes renew theirs as they heartbeat");
+        return adoptCredentials(kj::mv(rot.chain), kj::mv(rot.key), trustedRootsBundle());
       })
       .attach(kj::mv(r));
+}
+
+// ---- certificates: renewal and the end of a root rotation ---------------------------------------
+
+std::string SwarmNode::trustedRootsBundle() const {
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (clusters.empty()) return ownCredentials.roots;
+  auto root = clusters.front()->reader().getCluster().getRootCa();
+  std::string bundle = str(root.getCert());
+  if (root.getPreviousCert().size() > 0) bundle += str(root.getPreviousCert());
+  return bundle;
+}
+
+kj::Promise<void> SwarmNode::adoptCredentials(std::string chain, std::string key, std::string roots) {
+  if (auto read = stateFile.read()) {
+    capnp::MallocMessageBuilder message;
+    message.setRoot((*read)->getRoot<store::schema::NodeState>());
+    auto state = message.getRoot<store::schema::NodeState>();
+    state.setCertChain(bytesOf(chain));
+    state.setRootCerts(bytesOf(roots));
+    if (self.unlockKey) {
+      state.getTlsKey().setSealed(bytesOf(seal(*self.unlockKey, key, kPurposeTlsKey)));
+    } else {
+      state.getTlsKey().setClear(bytesOf(key));
+    }
+    stateFile.write(state.asReader());
+  }
+  bool newCertificate = chain != ownCredentials.chain;
+  ownCredentials = {kj::mv(chain), kj::mv(key), kj::mv(roots)};
+  if (newCertificate) scheduleRenewal();
+  return pushCredentials();
+}
+
+void SwarmNode::adoptTrustedRoots(capnp::List<capnp::Data>::Reader roots) {
+  std::string bundle;
+  for (auto root : roots) bundle += str(root);
+  if (bundle.empty() || bundle == ownCredentials.roots || ownCredentials.chain.empty()) return;
+  log->info("the swarm's trusted root CAs changed; this node follows");
+  tasks.add(adoptCredentials(ownCredentials.chain, ownCredentials.key, kj::mv(bundle)));
+}
+
+void SwarmNode::scheduleRenewal() {
+  certificateRenewAt = 0;
+  if (ownCredentials.chain.empty()) return;
+  auto request = pki().renewalTimeRequest();
+  request.setChain(bytesOf(ownCredentials.chain));
+  request.setSeed(randombytes_random() | (uint64_t{randombytes_random()} << 32));
+  tasks.add(request.send().then(
+      [this, chain = ownCredentials.chain](capnp::Response<schema::Pki::RenewalTimeResults>&& answer) {
+        if (chain == ownCredentials.chain) certificateRenewAt = answer.getRenewAt();
+      }));
+}
+
+bool SwarmNode::renewalDue() const { return certificateRenewAt > 0 && now() >= certificateRenewAt; }
+
+void SwarmNode::renewOwnCertificate(const std::string& target, const char* why) {
+  if (renewal != nullptr) return;
+  log->info("renewing this node's certificate: {}", why);
+  kj::Promise<void> renewed = nullptr;
+  if (leading) {
+    auto clusters = storePtr->list(store::Kind::cluster);
+    int64_t validity = clusters.empty() ? 0 : clusters.front()->reader().getCluster().getSpec().getNodeCertExpiry();
+    renewed = issueOwnCertificate(validity).then([this](OwnCertificate issued) {
+      auto node = storePtr->get(store::Kind::node, self.nodeId);
+      if (!node) throw SwarmError(503, "this manager's node object is not in the store yet");
+      store::TransactionBuilder tx;
+      recordCertificate(tx, node, issued.chain, clusterRootCert());
+      return write(kj::mv(tx)).then([this, issued = kj::mv(issued)](uint64_t) mutable {
+        return adoptCredentials(kj::mv(issued.chain), kj::mv(issued.key), trustedRootsBundle());
+      });
+    });
+  } else {
+    auto csr = pki().makeCsrRequest();
+    auto identity = csr.initIdentity();
+    identity.setNodeId(self.nodeId);
+    identity.setClusterId(self.clusterId);
+    identity.setRole(self.manager ? schema::NodeRole::MANAGER : schema::NodeRole::WORKER);
+    renewed = csr.send().then([this, target](capnp::Response<schema::Pki::MakeCsrResults>&& made) {
+      std::string key = str(made.getKey());
+      std::string csr = str(made.getCsr());
+      return links.get(target)
+          .then([csr](ManagerClient client) {
+            auto call = client.renewCertificateRequest();
+            call.setCsr(bytesOf(csr));
+            return call.send();
+          })
+          .then([this, key](capnp::Response<store::schema::Manager::RenewCertificateResults>&& answer) mutable {
+            std::string roots;
+            for (auto root : answer.getTrustedRoots()) roots += str(root);
+            return adoptCredentials(str(answer.getCertChain()), kj::mv(key), kj::mv(roots));
+          });
+    });
+  }
+  renewal = renewed
+                .then([this]() { log->info("this node's certificate was renewed"); },
+                      [this](kj::Exception&& e) { log->warn("certificate renewal failed (retried): {}", describe(e)); })
+                .then([this]() { tasks.add(kj::evalLater([this]() { renewal = nullptr; })); })
+                .eagerlyEvaluate(nullptr);
+}
+
+kj::Promise<void> SwarmNode::renewCertificateFor(const PeerIdentity& peer, std::string csr,
+                                                 store::schema::Manager::RenewCertificateResults::Builder results) {
+  if (!leading) throw SwarmError(503, "not the leader; the leader issues certificates");
+  auto node = storePtr->get(store::Kind::node, peer.nodeId);
+  if (!node) throw SwarmError(404, "node " + peer.nodeId + " is not in the swarm (it was removed); leave and join again");
+  // The role the swarm has on record, not the one the old certificate claims.
+  return issueFor(kj::mv(csr), peer.nodeId, node->node().getRole())
+      .then([this, nodeId = peer.nodeId, results](std::string chain) mutable {
+        auto current = storePtr->get(store::Kind::node, nodeId);
+        if (!current) throw SwarmError(404, "node " + nodeId + " was removed meanwhile");
+        store::TransactionBuilder tx;
+        recordCertificate(tx, current, chain, clusterRootCert());
+        return write(kj::mv(tx)).then([this, results, chain = kj::mv(chain)](uint64_t) mutable {
+          results.setCertChain(bytesOf(chain));
+          auto roots = splitPemCertificates(trustedRootsBundle());
+          auto list = results.initTrustedRoots(static_cast<unsigned>(roots.size()));
+          for (unsigned i = 0; i < roots.size(); ++i) list.set(i, bytesOf(roots[i]));
+        });
+      });
+}
+
+void SwarmNode::recordCertificate(store::TransactionBuilder& tx, const store::ObjectRef& node, const std::string& chain,
+                                  capnp::Data::Reader rootPem) {
+  capnp::MallocMessageBuilder message;
+  auto object = message.initRoot<store::schema::Object>();
+  object.setNode(node->node());
+  auto certificate = object.getNode().getCertificate();
+  certificate.setCertificate(bytesOf(chain));
+  certificate.setStatus(schema::CertificateStatus::ISSUED);
+  describeTrust(object.getNode().getDescription().getTlsInfo(), rootPem);
+  tx.update(object.asReader(), node->version());
+}
+
+capnp::Data::Reader SwarmNode::clusterRootCert() const {
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (clusters.empty()) throw SwarmError(503, "this manager has no cluster object yet; retry");
+  return clusters.front()->reader().getCluster().getRootCa().getCert();
+}
+
+bool SwarmNode::needsRotatedCertificate(schema::Node::Reader node) const {
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (clusters.empty() || !clusters.front()->reader().getCluster().getRootRotationInProgress()) return false;
+  auto issuer = node.getDescription().getTlsInfo().getCertIssuerPublicKey();
+  return std::string_view(reinterpret_cast<const char*>(issuer.begin()), issuer.size()) != rootIssuerKey;
+}
+
+// Swarm's rule: a rotation ends when every node that is not down holds a certificate from the new
+// root. The previous root and the cross-signed certificate go, and the join tokens carry the new
+// root's digest. A node down meanwhile no longer connects once back: it joins again.
+kj::Promise<void> SwarmNode::finishRootRotationIfConverged() {
+  auto clusters = storePtr->list(store::Kind::cluster);
+  if (clusters.empty() || !clusters.front()->reader().getCluster().getRootRotationInProgress()) return kj::READY_NOW;
+  for (const auto& ref : storePtr->list(store::Kind::node)) {
+    if (ref->node().getStatus().getState() != schema::NodeState::DOWN && needsRotatedCertificate(ref->node())) {
+      return kj::READY_NOW;
+    }
+  }
+  auto current = clusters.front();
+  auto tokens = pki().makeJoinTokensRequest();
+  tokens.setRotate(current->reader().getCluster().getJoinTokens());
+  return tokens.send().then([this, current](capnp::Response<schema::Pki::MakeJoinTokensResults>&& made) {
+    capnp::MallocMessageBuilder message;
+    auto object = message.initRoot<store::schema::Object>();
+    object.setCluster(current->reader().getCluster());
+    auto cluster = object.getCluster();
+    cluster.getRootCa().setCrossSignedCert(nullptr);
+    cluster.getRootCa().setPreviousCert(nullptr);
+    cluster.setRootRotationInProgress(false);
+    cluster.setJoinTokens(made.getTokens());
+    store::TransactionBuilder tx;
+    tx.update(object.asReader(), current->version());
+    return write(kj::mv(tx)).then([this](uint64_t) {
+      log->info("root CA rotation complete: every node holds a certificate from the new root");
+    });
+  });
 }
 
 // ---- resume, leave, unlock ----------------------------------------------------------------------
@@ -730,6 +890,45 @@ kj::Promise<void> SwarmNode::leave(bool force) {
                           "as a manager. Removing the last manager erases all current state of the "
                           "swarm. Use `--force` to ignore this message.");
   }
+  // Better than Swarm, which just stops: a manager of a multi-manager swarm first leaves the
+  // consensus (demoted through the leader), so the others keep counting a quorum of real members.
+  // Forced means it goes anyway when that cannot happen (no leader, the quorum at risk).
+  kj::Promise<void> handedOff = kj::READY_NOW;
+  if (self.manager && raftMembers().size() > 1) handedOff = leaveConsensus();
+  return handedOff.then([this]() { forgetSwarm(); });
+}
+
+kj::Promise<void> SwarmNode::leaveConsensus() {
+  auto node = storePtr->get(store::Kind::node, self.nodeId);
+  if (!node) return kj::READY_NOW;
+  capnp::MallocMessageBuilder message;
+  auto object = message.initRoot<store::schema::Object>();
+  object.setNode(node->node());
+  object.getNode().getSpec().setDesiredRole(schema::NodeRole::WORKER);
+  store::TransactionBuilder tx;
+  tx.update(object.asReader(), node->version());
+  auto deadline = io.provider->getTimer().now() + kLeaveConsensusTimeout;
+  return write(kj::mv(tx))
+      .then([this, deadline](uint64_t) { return waitLeftConsensus(deadline); },
+            [this](kj::Exception&& e) { log->warn("leaving without demotion: {}", describe(e)); });
+}
+
+kj::Promise<void> SwarmNode::waitLeftConsensus(kj::TimePoint deadline) {
+  if (raftMembers().count(self.raftMemberId) == 0) {
+    log->info("this manager left the consensus");
+    return kj::READY_NOW;
+  }
+  if (io.provider->getTimer().now() >= deadline) {
+    log->warn("leaving without the consensus removing this manager (no leader, or its removal would lose "
+              "the quorum); remove it from a remaining manager with 'docker node demote' and 'docker node rm'");
+    return kj::READY_NOW;
+  }
+  return io.provider->getTimer().afterDelay(100 * kj::MILLISECONDS).then([this, deadline]() {
+    return waitLeftConsensus(deadline);
+  });
+}
+
+void SwarmNode::forgetSwarm() {
   // The consensus plugin keeps its log open until it stops; the kernel restarts nothing here, so
   // the data goes with the plugin's next start (init wipes the raft directory first).
   takeDownNetwork();
@@ -740,7 +939,6 @@ kj::Promise<void> SwarmNode::leave(bool force) {
   log->info("left the swarm (node {} of cluster {})", self.nodeId, self.clusterId);
   self = Self{};
   localState = LocalState::inactive;
-  return kj::READY_NOW;
 }
 
 }  // namespace swarm::kernel

@@ -36,6 +36,9 @@
 
 namespace swarm::kernel {
 
+// What a node reports of the root it trusts and the issuer of its certificate (the root itself).
+void describeTrust(schema::TlsInfo::Builder info, capnp::Data::Reader rootPem);
+
 struct SwarmNodeOptions {
   std::filesystem::path stateDir;
   std::string hostname;       // as the node describes itself (Description.Hostname)
@@ -105,9 +108,11 @@ class SwarmNode {
   // reachable.
   bool managerReachable(const std::string& nodeId) const;
 
-  // swarm ca --rotate on a one-node swarm: a new root (generated, or the operator's), this node's
-  // certificate re-issued from it, join tokens re-digested; `cluster` (its spec already merged)
-  // is committed with them in one transaction at `expectedVersion`.
+  // swarm ca --rotate: a new root (generated, or the operator's) cross-signed by the current one,
+  // this node's certificate re-issued from it at once; `cluster` (its spec already merged) is
+  // committed with them in one transaction at `expectedVersion`. Every other node then renews its
+  // certificate when its heartbeat says so, and the dispatcher completes the rotation (old root
+  // dropped, join tokens re-digested) once every node that is not down holds a new certificate.
   kj::Promise<void> rotateRoot(kj::Own<capnp::MallocMessageBuilder> cluster, api::CaRotationRequest ca,
                                uint64_t expectedVersion);
 
@@ -125,12 +130,44 @@ class SwarmNode {
     std::optional<SecretKey> unlockKey;  // autolock
   };
 
+  // ---- certificates: renewal near expiry and the root CA rotation (swarm_node.cpp) ---------------
+  // The roots a node of this swarm trusts, as a PEM bundle: the cluster's root and, during a
+  // rotation, the previous one (a manager's view, from the store).
+  std::string trustedRootsBundle() const;
+  // Persists and uses this node's new certificate, key and trusted roots (the key sealed when the
+  // swarm is autolocked).
+  kj::Promise<void> adoptCredentials(std::string chain, std::string key, std::string roots);
+  // A node asked to trust other roots (its heartbeat said so).
+  void adoptTrustedRoots(capnp::List<capnp::Data>::Reader roots);
+  // Works out when this node's certificate is due: between 50 % and 80 % of its validity.
+  void scheduleRenewal();
+  bool renewalDue() const;
+  // A new key and certificate: issued here on the leader, else asked of the leader at `target`.
+  void renewOwnCertificate(const std::string& target, const char* why);
+  // The leader's side of Manager.renewCertificate.
+  kj::Promise<void> renewCertificateFor(const PeerIdentity& peer, std::string csr,
+                                        store::schema::Manager::RenewCertificateResults::Builder results);
+  // Adds to `tx` the node object holding its new certificate, issued by the root `rootPem`.
+  void recordCertificate(store::TransactionBuilder& tx, const store::ObjectRef& node, const std::string& chain,
+                         capnp::Data::Reader rootPem);
+  capnp::Data::Reader clusterRootCert() const;  // the store's; valid until the next write
+  // During a rotation: the node still holds a certificate from the previous root.
+  bool needsRotatedCertificate(schema::Node::Reader node) const;
+  kj::Promise<void> finishRootRotationIfConverged();
+  int64_t certificateRenewAt = 0;
+  kj::Maybe<kj::Promise<void>> renewal;
+  std::string rootIssuerKey;  // DER public key of the loaded root: what converged nodes report
+
   struct OwnCertificate {
     std::string chain;  // PEM
     std::string key;    // PEM, made on this node
   };
   // A fresh key and a certificate for it, issued by the loaded root for this node's identity.
   kj::Promise<OwnCertificate> issueOwnCertificate(int64_t validity);
+  // leave --force on a manager: demoted through the leader, out of the consensus, then gone.
+  kj::Promise<void> leaveConsensus();
+  kj::Promise<void> waitLeftConsensus(kj::TimePoint deadline);
+  void forgetSwarm();
 
   kj::Promise<void> startConsensus(schema::StartConfig::Bootstrap::Which mode, const std::string& dataKey,
                                    const std::string& memberAddress);
@@ -195,7 +232,7 @@ class SwarmNode {
   kj::Maybe<kj::Own<capnp::MessageReader>> lockedState;
   // The PKI plugin keeps no state: it gets the cluster's root whenever the store's changes.
   store::Subscription rootWatch;
-  std::string loadedRoot;
+  std::string loadedRoot;  // the RootCa message loaded into the PKI plugin
   class TaskErrors final : public kj::TaskSet::ErrorHandler {
    public:
     explicit TaskErrors(SwarmNode& node) : node(node) {}

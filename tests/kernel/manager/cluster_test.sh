@@ -3,7 +3,9 @@
 # and 2 workers join with tokens over mutual TLS; writes on followers reach the leader; kill -9 of
 # the leader elects another and the API keeps answering; a killed manager restarts with its data;
 # losing quorum gives Docker's "no leader" error and --force-new-cluster recovers every object.
-# Tokens: a worker token makes a worker, another cluster's token is refused.
+# Tokens: a worker token makes a worker, another cluster's token is refused. swarm ca --rotate
+# renews every node's certificate, then drops the old root. A manager's leave --force takes it
+# out of the consensus.
 #
 #   cluster_test.sh <build-dir>
 # Ports: 127.0.0.1:23871-23877 (the docker CLI test uses 2377, the API tests 23901-23902).
@@ -58,11 +60,48 @@ until_ok 20 "the demoted manager is a worker again" sh -c "'$docker' -H unix://$
 want=2; until_ok 20 "two reachable managers again" count_in 1 " Reachable " node ls
 expect "its role is worker" "^worker$" -- d 1 node inspect --format '{{.Spec.Role}}' "$worker4"
 
+# ---- a manager leaves with --force: it leaves the consensus first (Swarm just stops it) ----------
+kill9 4; start 4  # a process serves one consensus log: a manager once, it restarts to be one again
+d 1 node promote "$worker4" >/dev/null
+until_ok 20 "promoted again" d 4 node ls
+want=3; until_ok 20 "three reachable managers" count_in 1 " Reachable " node ls
+refuse "a manager needs --force" "participating as a manager" -- d 4 swarm leave
+expect "leave --force" "left the swarm" -- d 4 swarm leave --force
+expect "it is no manager any more" "^<nil>$" -- d 1 node inspect --format '{{.ManagerStatus}}' "$worker4"
+want=2; until_ok 20 "two reachable managers" count_in 1 " Reachable " node ls
+until_ok 20 "the node that left is Down" sh -c "'$docker' -H unix://$work/api1.sock node ls | grep '$worker4' | grep -q Down"
+expect "node rm the node that left" "$worker4" -- d 1 node rm "$worker4"
+kill9 4; start 4  # a process serves one swarm log: restart it to join again
+expect "it joins again as a worker" "joined a swarm as a worker" -- \
+  d 4 swarm join --token "$worker_token" --listen-addr "$(addr 4)" "$(addr 1)"
+want=5; until_ok 15 "five Ready nodes again" count_in 1 " Ready " node ls
+
 # ---- writes anywhere, reads after writes ---------------------------------------------------------
 echo one | d 2 secret create on-follower - >/dev/null || fail "secret create on a follower"
 expect "read your write on the follower" "on-follower" -- d 2 secret ls
 expect "the leader has it" "on-follower" -- d 1 secret ls
 until_ok 10 "the other follower has it" sh -c "'$docker' -H unix://$work/api3.sock secret ls | grep -q on-follower"
+
+# ---- root CA rotation across the swarm: every node renews, then the old root goes ---------------
+issuer_keys() {  # the issuer key each node reports, one line per distinct key
+  d 1 node inspect --format '{{.Description.TLSInfo.CertIssuerPublicKey}}' $(d 1 node ls -q) | sort -u
+}
+old_root=$(d 1 info --format '{{.Swarm.Cluster.TLSInfo.TrustRoot}}')
+expect "ca --rotate waits for every node and prints the new root" "BEGIN CERTIFICATE" -- timeout 60 "$docker" -H "unix://$work/api1.sock" swarm ca --rotate
+new_key=$(d 1 info --format '{{.Swarm.Cluster.TLSInfo.CertIssuerPublicKey}}')
+[ "$(d 1 info --format '{{.Swarm.Cluster.TLSInfo.TrustRoot}}')" != "$old_root" ] || fail "the root CA did not change"
+[ "$(issuer_keys)" = "$new_key" ] || fail "not every node holds a certificate from the new root: $(issuer_keys)"
+expect "the rotation is over" '"RootRotationInProgress":false' -- curl -s --unix-socket "$work/api1.sock" http://localhost/swarm
+new_worker_token=$(d 1 swarm join-token -q worker)
+[ "${new_worker_token%-*}" != "${worker_token%-*}" ] || fail "the join tokens still carry the old root's digest"
+# The nodes talk with their new certificates, also after a restart (they were saved).
+echo four | d 3 secret create after-rotation - >/dev/null || fail "a write through a follower after the rotation"
+kill9 5; start 5
+until_ok 20 "a restarted worker heartbeats with its new certificate" sh -c "'$docker' -H unix://$work/api1.sock node ls | grep \$('$docker' -H unix://$work/api5.sock info --format '{{.Swarm.NodeID}}') | grep -q Ready"
+start 7
+refuse "a token with the old root's digest" "root CA of the join token|digest" -- \
+  d 7 swarm join --token "$worker_token" --listen-addr "$(addr 7)" "$(addr 1)"
+kill9 7
 
 # ---- the leader dies ---------------------------------------------------------------------------
 kill9 1

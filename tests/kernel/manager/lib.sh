@@ -4,7 +4,8 @@
 #   source lib.sh <build-dir> <name>   # sets work, docker; defines the helpers below
 # Nodes: start N [flags], kill9 N, d N <docker args> (the CLI against node N), addr N (its
 # cluster address, 127.0.0.1:$((port_base + N))). Checks: expect, refuse, until_ok, count_in.
-# A test that sets cluster_id gets the containers of that swarm removed at exit.
+# A test that sets cluster_id gets the containers of that swarm removed at exit. KEEP_WORK=1 keeps
+# the work directory (state, logs) for a look afterwards.
 
 build=$1
 port_base=${PORT_BASE:?set PORT_BASE before sourcing lib.sh}
@@ -21,7 +22,7 @@ cleanup() {
   if [ -n "${cluster_id:-}" ] && [ -S /var/run/docker.sock ]; then
     /usr/bin/docker ps -aq --filter "label=io.swarm-kernel.cluster.id=$cluster_id" | xargs -r /usr/bin/docker rm -f >/dev/null 2>&1 || true
   fi
-  rm -rf "$work"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work (KEEP_WORK)" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 export DOCKER_CONFIG="$work/docker-config"
