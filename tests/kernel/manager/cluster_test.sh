@@ -5,7 +5,7 @@
 # losing quorum gives Docker's "no leader" error and --force-new-cluster recovers every object.
 # Tokens: a worker token makes a worker, another cluster's token is refused. swarm ca --rotate
 # renews every node's certificate, then drops the old root. A manager's leave --force takes it
-# out of the consensus.
+# out of the consensus. Autolock seals every manager's keys: a restarted follower waits for the key.
 #
 #   cluster_test.sh <build-dir>
 # Ports: 127.0.0.1:23871-23877 (the docker CLI test uses 2377, the API tests 23901-23902).
@@ -102,6 +102,19 @@ start 7
 refuse "a token with the old root's digest" "root CA of the join token|digest" -- \
   d 7 swarm join --token "$worker_token" --listen-addr "$(addr 7)" "$(addr 1)"
 kill9 7
+
+# ---- autolock: every manager seals its keys; a restarted one waits for the key ---------------------
+expect "autolock on" "SWMKEY-1-" -- d 1 swarm update --autolock=true
+key=$(d 1 swarm unlock-key -q)
+kill9 3; start 3
+expect "the restarted follower is locked" "Swarm: locked" -- d 3 info
+refuse "a locked manager serves nothing" "needs to be unlocked" -- d 3 node ls
+echo five | d 1 secret create while-locked - >/dev/null || fail "a write while manager 3 is locked"
+refuse "a wrong key" "invalid key" -- sh -c "echo SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA | '$docker' -H unix://$work/api3.sock swarm unlock"
+echo "$key" | d 3 swarm unlock >/dev/null || fail "the right key did not unlock manager 3"
+until_ok 20 "unlocked, it has what was written meanwhile" sh -c "'$docker' -H unix://$work/api3.sock secret ls | grep -q while-locked"
+want=2; until_ok 20 "two reachable managers" count_in 1 " Reachable " node ls
+d 1 swarm update --autolock=false >/dev/null  # the restarts below need no key
 
 # ---- the leader dies ---------------------------------------------------------------------------
 kill9 1
