@@ -79,11 +79,18 @@ struct Assignment {
   sequence @0 :UInt64;
   # Grows with every assignment sent on a session.
   tasks @1 :List(Common.Task);
-  # Every task the swarm has for this node (state ASSIGNED or later, not yet removed): the complete
-  # set, so a task missing from it is no longer this node's to run.
+  # Complete (the first of a session): every task the swarm has for this node (state ASSIGNED or
+  # later, not yet removed), so a task missing from it is no longer this node's to run.
+  # Incremental: the tasks new to the node or whose desired state changed since the last one.
   secrets @2 :List(Common.Secret);
   configs @3 :List(Common.Config);
-  # What those tasks reference.
+  # What those tasks reference (incremental: the new or changed ones).
+  incremental @4 :Bool;
+  # false: the complete set, replacing what the node had; true: changes to apply to it.
+  removedTasks @5 :List(Text);
+  removedSecrets @6 :List(Text);
+  removedConfigs @7 :List(Text);
+  # Incremental: IDs no longer the node's (tasks) or no longer referenced by its tasks.
 }
 
 interface AssignmentSink {
@@ -114,8 +121,8 @@ interface Manager {
   # learner; a demoted manager, already removed from the consensus by the leader, gets a worker
   # certificate. Refused (409) while the leader is still carrying out the change.
   assignments @5 (sink :AssignmentSink);
-  # The dispatcher streams the caller's tasks into sink (the whole set at once, then again after
-  # every change, debounced); resolves when the session ends (leadership lost, the node removed).
+  # The dispatcher streams the caller's tasks into sink (the whole set at once, then the changes,
+  # debounced); resolves when the session ends (leadership lost, the node removed).
   updateTaskStatus @6 (updates :List(TaskStatusUpdate));
   # Observed task states, batched by the agent. Only forward moves of the caller's own tasks apply.
   taskLogs @7 (nodeId :Text, taskId :Text, options :Runtime.LogOptions, sink :Runtime.LogSink);

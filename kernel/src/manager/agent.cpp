@@ -45,6 +45,27 @@ struct Agent::Controller {
   schema::Task::Reader spec() { return task->getRoot<schema::Task>().asReader(); }
 };
 
+void mergeAssignment(ss::Assignment::Reader base, ss::Assignment::Reader changes, ss::Assignment::Builder out) {
+  auto merge = [](auto baseList, auto changedList, capnp::List<capnp::Text>::Reader removedIds, auto init) {
+    std::set<std::string> replaced;
+    for (auto id : removedIds) replaced.emplace(id.cStr());
+    for (auto item : changedList) replaced.emplace(item.getId().cStr());
+    std::vector<decltype(changedList[0])> kept;
+    for (auto item : baseList) {
+      if (!replaced.count(item.getId().cStr())) kept.push_back(item);
+    }
+    auto list = init(static_cast<unsigned>(kept.size() + changedList.size()));
+    unsigned i = 0;
+    for (auto item : kept) list.setWithCaveats(i++, item);
+    for (auto item : changedList) list.setWithCaveats(i++, item);
+  };
+  out.setSequence(changes.getSequence());
+  out.setIncremental(false);
+  merge(base.getTasks(), changes.getTasks(), changes.getRemovedTasks(), [&](unsigned n) { return out.initTasks(n); });
+  merge(base.getSecrets(), changes.getSecrets(), changes.getRemovedSecrets(), [&](unsigned n) { return out.initSecrets(n); });
+  merge(base.getConfigs(), changes.getConfigs(), changes.getRemovedConfigs(), [&](unsigned n) { return out.initConfigs(n); });
+}
+
 Agent::Agent(kj::Timer& timer, schema::Runtime::Client runtime, std::string nodeId, std::string clusterId)
     : timer(timer), runtime(kj::mv(runtime)), nodeId(std::move(nodeId)), clusterId(std::move(clusterId)),
       log(logger("agent")), recovered(nullptr), tasks(kj::heap<kj::TaskSet>(ignoreFailures)) {
@@ -74,7 +95,11 @@ kj::Promise<void> Agent::recover() {
 
 void Agent::assign(ss::Assignment::Reader assignment) {
   auto copy = kj::heap<capnp::MallocMessageBuilder>();
-  copy->setRoot(assignment);
+  if (assignment.getIncremental() && lastAssignment.get() != nullptr) {
+    mergeAssignment(lastAssignment->getRoot<ss::Assignment>().asReader(), assignment, copy->initRoot<ss::Assignment>());
+  } else {
+    copy->setRoot(assignment);
+  }
   if (existing == std::nullopt) {
     // Not recovered yet: apply once the runtime answered list().
     lastAssignment = kj::mv(copy);

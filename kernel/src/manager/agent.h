@@ -2,9 +2,9 @@
 // through the forward-only task state machine (ACCEPTED, PREPARING, READY, STARTING, RUNNING,
 // then COMPLETE, FAILED, SHUTDOWN or REJECTED), and reports what it observes.
 //
-//   assign()  a complete Assignment: new tasks start, tasks whose desired state moved past
-//             RUNNING are stopped, tasks no longer assigned are stopped and their containers
-//             removed.
+//   assign()  an Assignment (complete, or incremental: applied to the last one): new tasks
+//             start, tasks whose desired state moved past RUNNING are stopped, tasks no longer
+//             assigned are stopped and their containers removed.
 //   recovery  the first assignment after start adopts the containers the runtime already runs
 //             for assigned tasks (list()), reporting them without restarting them, and removes
 //             the ones no longer assigned.
@@ -30,6 +30,11 @@
 #include <string>
 
 namespace swarm::kernel {
+
+// `base` (a complete assignment) with an incremental one applied: the complete set it stands for
+// (tasks, secrets and configs changed replace the base's, removed ones go, new ones are added).
+void mergeAssignment(store::schema::Assignment::Reader base, store::schema::Assignment::Reader changes,
+                     store::schema::Assignment::Builder out);
 
 class Agent {
  public:

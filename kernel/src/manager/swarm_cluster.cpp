@@ -1046,32 +1046,76 @@ namespace {
 constexpr auto kAssignmentDebounce = 20 * kj::MILLISECONDS;
 constexpr auto kStatusFlush = 100 * kj::MILLISECONDS;
 
+// An incremental assignment with nothing in it is not sent.
+bool assignmentIsEmpty(ss::Assignment::Reader a) {
+  return a.getIncremental() && a.getTasks().size() == 0 && a.getSecrets().size() == 0 && a.getConfigs().size() == 0 &&
+         a.getRemovedTasks().size() == 0 && a.getRemovedSecrets().size() == 0 && a.getRemovedConfigs().size() == 0;
+}
+
 }  // namespace
 
-void SwarmNode::buildAssignment(const std::string& nodeId, ss::Assignment::Builder out) {
+// The first assignment of a session is the node's complete set; later ones carry what changed
+// since: tasks new to the node or with another desired state (status changes are the node's own
+// news, so they are not echoed, as in Swarm), removals, and the secrets and configs they use.
+void SwarmNode::buildAssignment(const std::string& nodeId, AssignmentSession& session, ss::Assignment::Builder out) {
+  bool incremental = session.sequence > 0;
+  out.setIncremental(incremental);
   std::vector<store::ObjectRef> tasks;
-  std::set<std::string> secretIds, configIds;
+  std::map<std::string, uint16_t> current;
+  std::map<std::string, uint64_t> secretVersions, configVersions;
+  std::vector<store::ObjectRef> secrets, configs;
+  auto reference = [this](store::Kind kind, const std::string& id, std::map<std::string, uint64_t>& versions,
+                          std::vector<store::ObjectRef>& objects) {
+    if (versions.count(id)) return;
+    auto ref = storePtr->get(kind, id);
+    if (!ref) return;
+    versions.emplace(id, ref->version());
+    objects.push_back(ref);
+  };
   for (const auto& ref : storePtr->tasksOnNode(nodeId)) {
     auto task = ref->reader().getTask();
     if (task.getStatus().getState() < schema::TASK_STATE_ASSIGNED) continue;
-    tasks.push_back(ref);
+    std::string id = task.getId();
+    current.emplace(id, task.getDesiredState());
+    auto sent = session.sentTasks.find(id);
+    if (!incremental || sent == session.sentTasks.end() || sent->second != task.getDesiredState()) tasks.push_back(ref);
     auto container = task.getSpec().getRuntime().getContainer();
-    for (auto secret : container.getSecrets()) secretIds.insert(secret.getSecretId());
-    for (auto config : container.getConfigs()) configIds.insert(config.getConfigId());
+    for (auto secret : container.getSecrets()) reference(store::Kind::secret, secret.getSecretId(), secretVersions, secrets);
+    for (auto config : container.getConfigs()) reference(store::Kind::config, config.getConfigId(), configVersions, configs);
   }
+  // Incremental: only what the node does not have in this version.
+  auto changedOnly = [incremental](std::vector<store::ObjectRef>& objects, const std::map<std::string, uint64_t>& sent) {
+    if (!incremental) return;
+    std::erase_if(objects, [&sent](const store::ObjectRef& ref) {
+      auto it = sent.find(std::string(ref->id()));
+      return it != sent.end() && it->second == ref->version();
+    });
+  };
+  changedOnly(secrets, session.sentSecrets);
+  changedOnly(configs, session.sentConfigs);
+  auto removedFrom = [incremental](const auto& sent, const auto& now, capnp::List<capnp::Text>::Builder (ss::Assignment::Builder::*init)(unsigned),
+                                   ss::Assignment::Builder out) {
+    std::vector<std::string> gone;
+    if (incremental) {
+      for (const auto& [id, _] : sent) {
+        if (!now.count(id)) gone.push_back(id);
+      }
+    }
+    auto list = (out.*init)(static_cast<unsigned>(gone.size()));
+    for (unsigned i = 0; i < gone.size(); ++i) list.set(i, gone[i]);
+  };
+  removedFrom(session.sentTasks, current, &ss::Assignment::Builder::initRemovedTasks, out);
+  removedFrom(session.sentSecrets, secretVersions, &ss::Assignment::Builder::initRemovedSecrets, out);
+  removedFrom(session.sentConfigs, configVersions, &ss::Assignment::Builder::initRemovedConfigs, out);
   auto list = out.initTasks(static_cast<unsigned>(tasks.size()));
   for (unsigned i = 0; i < tasks.size(); ++i) list.setWithCaveats(i, tasks[i]->reader().getTask());
-  std::vector<store::ObjectRef> secrets, configs;
-  for (const auto& id : secretIds) {
-    if (auto ref = storePtr->get(store::Kind::secret, id)) secrets.push_back(ref);
-  }
-  for (const auto& id : configIds) {
-    if (auto ref = storePtr->get(store::Kind::config, id)) configs.push_back(ref);
-  }
   auto secretList = out.initSecrets(static_cast<unsigned>(secrets.size()));
   for (unsigned i = 0; i < secrets.size(); ++i) secretList.setWithCaveats(i, secrets[i]->reader().getSecret());
   auto configList = out.initConfigs(static_cast<unsigned>(configs.size()));
   for (unsigned i = 0; i < configs.size(); ++i) configList.setWithCaveats(i, configs[i]->reader().getConfig());
+  session.sentTasks = kj::mv(current);
+  session.sentSecrets = kj::mv(secretVersions);
+  session.sentConfigs = kj::mv(configVersions);
 }
 
 kj::Promise<void> SwarmNode::openAssignments(const std::string& nodeId, ss::AssignmentSink::Client sink) {
@@ -1119,11 +1163,12 @@ void SwarmNode::flushAssignments() {
   for (auto& [nodeId, session] : assignmentSessions) {
     if (!session.dirty || session.sending) continue;
     session.dirty = false;
-    session.sending = true;
     auto request = session.sink.assignedRequest();
     auto assignment = request.initAssignment();
+    buildAssignment(nodeId, session, assignment);
+    if (assignmentIsEmpty(assignment.asReader())) continue;
     assignment.setSequence(++session.sequence);
-    buildAssignment(nodeId, assignment);
+    session.sending = true;
     std::string id = nodeId;
     tasks.add(request.send().then(
         [this, id]() {

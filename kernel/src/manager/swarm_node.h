@@ -271,6 +271,9 @@ class SwarmNode {
     bool dirty = true;
     bool sending = false;
     kj::Own<kj::PromiseFulfiller<void>> ended;
+    // What the node has: its tasks' desired states, and the secrets' and configs' versions.
+    std::map<std::string, uint16_t> sentTasks;
+    std::map<std::string, uint64_t> sentSecrets, sentConfigs;
   };
   std::map<std::string, AssignmentSession> assignmentSessions;  // by node ID
   store::Subscription dispatchWatch;
@@ -282,7 +285,7 @@ class SwarmNode {
   std::string assignmentTarget;
   kj::Maybe<kj::Promise<void>> statusReporter;
   kj::Promise<void> openAssignments(const std::string& nodeId, store::schema::AssignmentSink::Client sink);
-  void buildAssignment(const std::string& nodeId, store::schema::Assignment::Builder out);
+  void buildAssignment(const std::string& nodeId, AssignmentSession& session, store::schema::Assignment::Builder out);
   void markAssignmentsDirty(const store::Event& event);
   void flushAssignments();
   void endAssignmentSessions();

@@ -87,3 +87,14 @@ TEST_CASE("a damaged node state file is refused naming the file and what to do")
   }
   CHECK_THROWS_AS(file.read(), UserError);
 }
+
+TEST_CASE("a PEM bundle splits into its certificates, in order") {
+  std::string first = "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----";
+  std::string second = "-----BEGIN CERTIFICATE-----\nREVG\n-----END CERTIFICATE-----";
+  auto certs = splitPemCertificates("comment\n" + first + "\n\n" + second + "\ntrailing");
+  REQUIRE(certs.size() == 2);
+  CHECK(certs[0] == first + "\n");
+  CHECK(certs[1] == second + "\n");
+  CHECK(splitPemCertificates("").empty());
+  CHECK(splitPemCertificates("-----BEGIN CERTIFICATE-----\nunterminated").empty());
+}
