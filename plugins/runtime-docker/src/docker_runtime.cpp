@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <set>
 #include <vector>
 
 namespace swarm::docker {
@@ -56,6 +57,9 @@ bool plausibleReference(std::string_view image) {
   }
   return !image.empty();
 }
+
+// How old a task's file directory must be before a sweep may take it (see sweepFiles).
+constexpr int64_t kFilesGraceNanos = 60ll * 1000000000;
 
 int64_t wallNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -223,7 +227,7 @@ DockerRuntime::DockerRuntime()
                                         "/v" + config.apiVersion)) {}
 
 kj::Promise<void> DockerRuntime::onConfigure(const sdk::Settings& s) {
-  s.requireOnly({"socket", "api-version", "network", "pull", "node-id"});
+  s.requireOnly({"socket", "api-version", "network", "pull", "node-id", "files-dir"});
   config.socket = s.getOr("socket", "/var/run/docker.sock").cStr();
   if (config.socket.empty() || config.socket[0] != '/') {
     sdk::fail(kj::str("setting socket='", config.socket.c_str(),
@@ -257,9 +261,54 @@ kj::Promise<void> DockerRuntime::onConfigure(const sdk::Settings& s) {
                       "' must be missing (pull images that are not present) or never"));
   }
   config.nodeId = s.getOr("node-id", "").cStr();
+  std::string filesDir = s.getOr("files-dir", RuntimeSettings{}.filesDir.c_str()).cStr();
+  while (filesDir.size() > 1 && filesDir.back() == '/') filesDir.pop_back();
+  if (filesDir.size() < 2 || filesDir[0] != '/' || filesDir.find("//") != std::string::npos ||
+      filesDir.find("/./") != std::string::npos || filesDir.find("/../") != std::string::npos ||
+      filesDir.ends_with("/.") || filesDir.ends_with("/..")) {
+    sdk::fail(kj::str("setting files-dir='", filesDir.c_str(),
+                      "' must be an absolute path without '.' or '..', below / and on a tmpfs, e.g. ",
+                      RuntimeSettings{}.filesDir.c_str()));
+  }
+  config.filesDir = filesDir;
+  taskFiles = TaskFiles(config.filesDir);
   docker = kj::refcounted<DockerHttp>(sdk::asyncIo().provider->getNetwork(), config.socket,
                                       "/v" + config.apiVersion);
+  // Files of tasks whose containers went away while the plugin was not running. Best effort: a
+  // daemon that is down now is swept at the next list().
+  startupSweep = sweepFiles()
+                     .catch_([this](kj::Exception&& e) {
+                       log(sdk::LogLevel::WARN, kj::str("sweeping task files under ", config.filesDir.c_str(),
+                                                        " on start failed: ", e.getDescription()));
+                     })
+                     .eagerlyEvaluate(nullptr);
   return kj::READY_NOW;
+}
+
+kj::Promise<void> DockerRuntime::sweepFiles() {
+  auto directories = taskFiles.list();
+  if (directories.empty()) return kj::READY_NOW;
+  // Every node's containers of this runtime, not only node-id's: other nodes may share files-dir.
+  json::object filters;
+  filters["label"] = json::array{std::string(label::kRuntime) + "=" + label::kRuntimeValue};
+  return docker->call("GET", "/containers/json?all=1&filters=" + urlEncode(json::serialize(filters)))
+      .then([this, directories = std::move(directories)](Response r) {
+        if (r.status != 200) throwHttpError("GET /containers/json", r);
+        std::set<std::string> withContainer;
+        auto listed = parseJson(r, "GET /containers/json");
+        if (listed.is_array()) {
+          for (auto& c : listed.as_array()) {
+            if (auto* labels = member(c, "Labels")) withContainer.insert(text(*labels, label::kTaskId));
+          }
+        }
+        int64_t now = wallNanos();
+        for (auto& d : directories) {
+          if (withContainer.count(d.taskId) != 0 || now - d.modifiedNanos < kFilesGraceNanos) continue;
+          if (auto why = taskFiles.remove(d.taskId); !why.empty()) {
+            log(sdk::LogLevel::WARN, kj::str("removing the files of task ", d.taskId.c_str(), ": ", why.c_str()));
+          }
+        }
+      });
 }
 
 std::string DockerRuntime::ownLabelFilter(std::string_view extraLabel) const {
@@ -273,15 +322,20 @@ std::string DockerRuntime::ownLabelFilter(std::string_view extraLabel) const {
 }
 
 kj::Promise<kj::Maybe<std::string>> DockerRuntime::findContainer(std::string taskId) {
+  if (auto known = knownContainers.find(taskId); known != knownContainers.end()) {
+    return kj::Maybe<std::string>(known->second);
+  }
   // The task ID is matched by the label; it is not checked here, but a label value with '='
   // cannot forge a different key.
   auto filter = ownLabelFilter(std::string(label::kTaskId) + "=" + taskId);
   return docker->call("GET", "/containers/json?all=1&filters=" + urlEncode(filter))
-      .then([](Response r) -> kj::Maybe<std::string> {
+      .then([this, taskId](Response r) -> kj::Maybe<std::string> {
         if (r.status != 200) throwHttpError("GET /containers/json", r);
         auto list = parseJson(r, "GET /containers/json");
         if (!list.is_array() || list.as_array().empty()) return nullptr;
-        return text(list.as_array()[0], "Id");
+        std::string id = text(list.as_array()[0], "Id");
+        knownContainers.insert_or_assign(taskId, id);
+        return id;
       });
 }
 
@@ -371,34 +425,60 @@ kj::Promise<void> DockerRuntime::create(CreateContext context) {
   }
 
   // Reports the container with ID `id` as the result.
-  auto report = [this, context](std::string id) mutable {
-    return inspectContainer(id).then([context, id](kj::Maybe<json::value> inspected) mutable {
+  auto report = [this, context, taskId](std::string id) mutable {
+    knownContainers.insert_or_assign(taskId, id);
+    return inspectContainer(id).then([this, context, id, taskId](kj::Maybe<json::value> inspected) mutable {
       KJ_IF_MAYBE (v, inspected) {
         readInspect(*v, context.getResults().initResult().initCreated());
       } else {
+        forgetContainer(taskId);
         setFailed(context.getResults(), TaskError::Kind::OTHER,
                   "container " + id + " disappeared right after it was created");
       }
     });
   };
 
-  // Creates the container, copies the files in, and reports it.
+  // Writes the files onto the host's tmpfs, creates the container with them bind-mounted, and
+  // reports it. The files go again whenever no container of this task is left to use them.
+  std::string containerName = plan.name;
   auto make = [this, context, taskId, plan = kj::mv(plan), files = kj::mv(files),
                report]() mutable -> kj::Promise<void> {
-    return docker->call("POST", "/containers/create?name=" + urlEncode(plan.name), plan.body)
-        .then([this, context, taskId, name = plan.name, files = kj::mv(files),
-               report](Response r) mutable -> kj::Promise<void> {
+    std::string body = plan.body;
+    if (!files.files.empty()) {
+      if (auto why = taskFiles.write(taskId, files.files); !why.empty()) {
+        setFailed(context.getResults(), TaskError::Kind::OTHER,
+                  "task " + taskId + ": writing its secrets and configs failed: " + why);
+        return kj::READY_NOW;
+      }
+      body = addFileMounts(body, files.files, taskFiles.directoryOf(taskId));
+    }
+    auto dropFiles = [this, taskId]() {
+      if (auto why = taskFiles.remove(taskId); !why.empty()) {
+        log(sdk::LogLevel::WARN, kj::str("removing the files of task ", taskId.c_str(), ": ", why.c_str()));
+      }
+    };
+    return docker->call("POST", "/containers/create?name=" + urlEncode(plan.name), kj::mv(body))
+        .catch_([dropFiles](kj::Exception&& e) -> Response {
+          // Only when the daemon never got the request: after a dropped connection the container
+          // may exist and need its files (the sweep takes them if it does not).
+          if (daemonFailureOf(e) == DaemonFailure::down) dropFiles();
+          kj::throwFatalException(kj::mv(e));
+        })
+        .then([this, context, taskId, name = plan.name, report, dropFiles](Response r) mutable -> kj::Promise<void> {
           auto results = context.getResults();
+          if (r.status != 201 && r.status != 409) dropFiles();
           switch (r.status) {
             case 201:
               break;
             case 409:
-              // Either a create() of the same task won the race, or the name is someone else's.
-              return findContainer(taskId).then([context, name, r, report](
+              // Either a create() of the same task won the race (its container uses the files
+              // just written again, with the same data), or the name is someone else's.
+              return findContainer(taskId).then([context, name, r, report, dropFiles](
                                                     kj::Maybe<std::string> mine) mutable -> kj::Promise<void> {
                 KJ_IF_MAYBE (id, mine) {
                   return report(kj::mv(*id));
                 }
+                dropFiles();
                 setFailed(context.getResults(), TaskError::Kind::NAME_CONFLICT,
                           "container name " + name + " is taken by a container this runtime did not "
                           "create for the task (" + errorMessage(r) + "); remove that container");
@@ -417,25 +497,21 @@ kj::Promise<void> DockerRuntime::create(CreateContext context) {
                             std::to_string(r.status) + ": " + errorMessage(r));
               return kj::READY_NOW;
           }
-          std::string id = text(parseJson(r, "POST /containers/create"), "Id");
-          if (files.files.empty()) return report(id);
-          return docker
-              ->call("PUT", "/containers/" + id + "/archive?path=%2F&noOverwriteDirNonDir=true",
-                     tarArchive(files.files), "application/x-tar")
-              .then([this, context, id, report](Response put) mutable -> kj::Promise<void> {
-                if (put.status == 200) return report(id);
-                // Without its secrets the container is useless: take it away again.
-                std::string why = errorMessage(put);
-                return docker->call("DELETE", "/containers/" + id + "?force=1&v=1")
-                    .then([context, why](Response) mutable {
-                      setFailed(context.getResults(), TaskError::Kind::OTHER,
-                                "copying secrets and configs into the container failed: " + why);
-                    });
-              });
+          return report(text(parseJson(r, "POST /containers/create"), "Id"));
         });
   };
 
-  return findContainer(taskId)
+  // Created before? The container's name is the task's own (service.slot.task ID), so one inspect
+  // by name answers it without a scan of every container.
+  return inspectContainer(urlEncode(containerName))
+      .then([taskId](kj::Maybe<json::value> named) -> kj::Maybe<std::string> {
+        KJ_IF_MAYBE (v, named) {
+          auto* config = member(*v, "Config");
+          auto* labels = config == nullptr ? nullptr : member(*config, "Labels");
+          if (labels != nullptr && text(*labels, label::kTaskId) == taskId) return text(*v, "Id");
+        }
+        return nullptr;  // none, or someone else's under that name: create() reports the conflict
+      })
       .then([this, context, image, report, make = kj::mv(make)](
                 kj::Maybe<std::string> existing) mutable -> kj::Promise<void> {
         KJ_IF_MAYBE (id, existing) {
@@ -467,8 +543,10 @@ kj::Promise<void> DockerRuntime::create(CreateContext context) {
 }
 
 kj::Promise<void> DockerRuntime::start(StartContext context) {
-  return requireContainer(str(context.getParams().getTaskId()), "start").then([this](std::string id) {
-    return docker->call("POST", "/containers/" + id + "/start").then([](Response r) {
+  std::string taskId = str(context.getParams().getTaskId());
+  return requireContainer(taskId, "start").then([this, taskId](std::string id) {
+    return docker->call("POST", "/containers/" + id + "/start").then([this, taskId](Response r) {
+      if (r.status == 404) forgetContainer(taskId);
       if (r.status != 204 && r.status != 304) throwHttpError("start", r);  // 304: already running
     });
   });
@@ -477,8 +555,8 @@ kj::Promise<void> DockerRuntime::start(StartContext context) {
 kj::Promise<void> DockerRuntime::wait(WaitContext context) {
   std::string taskId = str(context.getParams().getTaskId());
   return requireContainer(taskId, "wait")
-      .then([this](std::string id) {
-        return inspectContainer(id).then([this, id](kj::Maybe<json::value> inspected) {
+      .then([this, taskId](std::string id) {
+        return inspectContainer(id).then([this, id, taskId](kj::Maybe<json::value> inspected) {
           // not-running resolves at once for a created container, so wait for its first exit.
           std::string condition = "not-running";
           KJ_IF_MAYBE (v, inspected) {
@@ -486,7 +564,8 @@ kj::Promise<void> DockerRuntime::wait(WaitContext context) {
             if (state != nullptr && text(*state, "Status") == "created") condition = "next-exit";
           }
           return docker->call("POST", "/containers/" + id + "/wait?condition=" + condition)
-              .then([this, id](Response r) {
+              .then([this, id, taskId](Response r) {
+                if (r.status == 404) forgetContainer(taskId);
                 if (r.status != 200) throwHttpError("wait", r);
                 auto body = parseJson(r, "POST /containers/{id}/wait");
                 return inspectContainer(id).then([body = kj::mv(body)](kj::Maybe<json::value> after) {
@@ -513,14 +592,16 @@ kj::Promise<void> DockerRuntime::wait(WaitContext context) {
 
 kj::Promise<void> DockerRuntime::stop(StopContext context) {
   int64_t grace = context.getParams().getGracePeriod();
-  return findContainer(str(context.getParams().getTaskId()))
-      .then([this, grace](kj::Maybe<std::string> found) -> kj::Promise<void> {
+  std::string taskId = str(context.getParams().getTaskId());
+  return findContainer(taskId)
+      .then([this, grace, taskId](kj::Maybe<std::string> found) -> kj::Promise<void> {
         KJ_IF_MAYBE (id, found) {
           // Docker sends the stop signal, waits t seconds, then kills. No t: the container's own
           // StopTimeout (from the spec), else 10 s.
           std::string target = "/containers/" + *id + "/stop";
           if (grace >= 0) target += "?t=" + std::to_string((grace + 999999999) / 1000000000);
-          return docker->call("POST", target).then([](Response r) {
+          return docker->call("POST", target).then([this, taskId](Response r) {
+            if (r.status == 404) forgetContainer(taskId);
             // 304: not running; 404: gone meanwhile. Both leave it stopped.
             if (r.status != 204 && r.status != 304 && r.status != 404) throwHttpError("stop", r);
           });
@@ -530,7 +611,8 @@ kj::Promise<void> DockerRuntime::stop(StopContext context) {
 }
 
 kj::Promise<void> DockerRuntime::remove(RemoveContext context) {
-  return findContainer(str(context.getParams().getTaskId()))
+  std::string taskId = str(context.getParams().getTaskId());
+  return findContainer(taskId)
       .then([this](kj::Maybe<std::string> found) -> kj::Promise<void> {
         KJ_IF_MAYBE (id, found) {
           // force: a running container is killed first, as Swarm's executor does; v: its anonymous
@@ -541,6 +623,14 @@ kj::Promise<void> DockerRuntime::remove(RemoveContext context) {
           });
         }
         return kj::READY_NOW;  // removing what is not there succeeds
+      })
+      .then([this, taskId]() {
+        forgetContainer(taskId);
+        // The container is gone (or going): its secrets and configs go with it. A failure here
+        // does not fail the removal; the next sweep tries again.
+        if (auto why = taskFiles.remove(taskId); !why.empty()) {
+          log(sdk::LogLevel::WARN, kj::str("removing the files of task ", taskId.c_str(), ": ", why.c_str()));
+        }
       });
 }
 
@@ -553,11 +643,12 @@ kj::Promise<void> DockerRuntime::inspect(InspectContext context) {
         }
         return kj::Maybe<json::value>(nullptr);
       })
-      .then([context, taskId](kj::Maybe<json::value> inspected) mutable {
+      .then([this, context, taskId](kj::Maybe<json::value> inspected) mutable {
         auto info = context.getResults().initInfo();
         KJ_IF_MAYBE (v, inspected) {
           readInspect(*v, info);
         } else {
+          forgetContainer(taskId);
           info.setTaskId(taskId);
           info.setState(schema::ContainerState::MISSING);
         }
@@ -565,7 +656,12 @@ kj::Promise<void> DockerRuntime::inspect(InspectContext context) {
 }
 
 kj::Promise<void> DockerRuntime::list(ListContext context) {
-  return docker->call("GET", "/containers/json?all=1&filters=" + urlEncode(ownLabelFilter()))
+  // list() is the recovery path: it also takes the files of tasks whose containers are gone.
+  auto sweep = sweepFiles().catch_([this](kj::Exception&& e) {
+    log(sdk::LogLevel::WARN, kj::str("sweeping task files under ", config.filesDir.c_str(),
+                                     " failed: ", e.getDescription()));
+  }).eagerlyEvaluate(nullptr);
+  auto listing = docker->call("GET", "/containers/json?all=1&filters=" + urlEncode(ownLabelFilter()))
       .then([this](Response r) {
         if (r.status != 200) throwHttpError("GET /containers/json", r);
         auto listed = parseJson(r, "GET /containers/json");
@@ -575,16 +671,20 @@ kj::Promise<void> DockerRuntime::list(ListContext context) {
         }
         return kj::joinPromises(inspections.releaseAsArray());
       })
-      .then([context](kj::Array<kj::Maybe<json::value>> inspected) mutable {
+      .then([this, context](kj::Array<kj::Maybe<json::value>> inspected) mutable {
         std::vector<const json::value*> present;  // containers removed meanwhile are left out
         for (auto& i : inspected) {
           KJ_IF_MAYBE (v, i) {
             present.push_back(v);
+            auto* config = member(*v, "Config");
+            auto* labels = config == nullptr ? nullptr : member(*config, "Labels");
+            if (labels != nullptr) knownContainers.insert_or_assign(text(*labels, label::kTaskId), text(*v, "Id"));
           }
         }
         auto out = context.getResults().initContainers(static_cast<unsigned>(present.size()));
         for (unsigned i = 0; i < present.size(); ++i) readInspect(*present[i], out[i]);
       });
+  return listing.then([sweep = kj::mv(sweep)]() mutable { return kj::mv(sweep); });
 }
 
 kj::Promise<void> DockerRuntime::logs(LogsContext context) {

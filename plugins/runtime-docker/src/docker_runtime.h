@@ -6,6 +6,7 @@
 #pragma once
 
 #include "container_config.h"
+#include "container_files.h"
 #include "docker_http.h"
 
 #include <swarm/sdk.h>
@@ -14,6 +15,7 @@
 
 #include <kj/async.h>
 
+#include <map>
 #include <string>
 
 namespace swarm::docker {
@@ -26,6 +28,9 @@ struct RuntimeSettings {
   CreateOptions create;
   PullPolicy pull = PullPolicy::missing;
   std::string nodeId;  // when set, list() and events() see only this node's containers
+  // Where tasks' secret and config files live on the host: a tmpfs, one directory per task.
+  // /dev/shm is a tmpfs on every Linux (/run is not everywhere).
+  std::string filesDir = "/dev/shm/swarm-kernel/task-files";
 };
 
 class DockerRuntime final : public sdk::PluginServer<schema::Runtime> {
@@ -50,16 +55,29 @@ class DockerRuntime final : public sdk::PluginServer<schema::Runtime> {
  private:
   // The label filter that selects this runtime's containers (and this node's, with node-id).
   std::string ownLabelFilter(std::string_view extraLabel = {}) const;
-  // The container ID of the task's container, or nullptr when it has none.
+  // The container ID of the task's container, or nullptr when it has none: the one this plugin
+  // saw last (create, list) without asking the daemon, else by its task label (the daemon scans
+  // every container for that, so a call per task step would cost O(containers) each).
   kj::Promise<kj::Maybe<std::string>> findContainer(std::string taskId);
+  // A container seen gone (404): the next lookup asks the daemon again.
+  void forgetContainer(const std::string& taskId) { knownContainers.erase(taskId); }
   kj::Promise<std::string> requireContainer(std::string taskId, kj::StringPtr call);
   // GET /containers/{id}/json; nullptr when the container is gone.
   kj::Promise<kj::Maybe<boost::json::value>> inspectContainer(std::string containerId);
   // Pulls `image` when it is not present; resolves with why it is unusable ("" when it is there).
   kj::Promise<std::string> ensureImage(std::string image);
+  // Removes the file directories of tasks that have no container any more (any node's: the
+  // directory is shared). Directories younger than a minute are kept: a create() may be between
+  // writing them and creating its container.
+  kj::Promise<void> sweepFiles();
 
   RuntimeSettings config;
   kj::Own<DockerHttp> docker;
+  TaskFiles taskFiles{config.filesDir};
+  // Task ID -> container ID, as last seen. A cache, never the truth: a miss or a 404 asks the
+  // daemon, so the plugin still recovers from nothing but the daemon's containers.
+  std::map<std::string, std::string> knownContainers;
+  kj::Promise<void> startupSweep = kj::READY_NOW;  // last: it uses the members above
 };
 
 }  // namespace swarm::docker

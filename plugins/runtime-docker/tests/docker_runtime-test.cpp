@@ -9,12 +9,14 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 namespace swarm::docker::test {
 namespace {
@@ -114,31 +116,134 @@ TEST_CASE("runtime-docker: a created task is found again, not duplicated", "[doc
   CHECK(first.containerId == second.containerId);
 }
 
+// The task's directory of secret and config files on the host (harness: files-dir on /dev/shm).
+std::string hostFilesOf(const std::string& taskId) { return testFilesDir() + "/" + taskId; }
+
 TEST_CASE("runtime-docker: secrets and configs are files inside the container", "[docker]") {
   Runtime rt;
   auto t = script(rt, "secret",
                   "cat /run/secrets/db-password; echo; cat /etc/app/app.conf; echo;"
-                  " stat -c '%a %u' /run/secrets/db-password /etc/app/app.conf /run/secrets/tls.key");
-  t.secrets = {{"sec-1", "db-password", "", "s3cret-value", 0400},
-               {"sec-2", "tls-key", "tls.key", "-----KEY-----", 0440}};
-  t.configs = {{"cfg-1", "app-config", "/etc/app/app.conf", "listen=8080", 0444}};
+                  " stat -c '%a %u %g' /run/secrets/db-password /etc/app/app.conf /run/secrets/tls.key;"
+                  " echo x 2>/dev/null >/run/secrets/db-password || echo read-only");
+  TaskDef::File password{"sec-1", "db-password", "", "s3cret-value", 0400};
+  TaskDef::File key{"sec-2", "tls-key", "tls.key", "-----KEY-----", 0440};
+  key.uid = "1000";
+  key.gid = "50";
+  TaskDef::File config{"cfg-1", "app-config", "/etc/app/app.conf", "listen=8080", 0444};
+  config.gid = "50";
+  t.secrets = {password, key};
+  t.configs = {config};
   t.init = false;
-  rt.createOk(t);
+  Info info = rt.createOk(t);
+  // On the host: the task's directory on the tmpfs, 0700, with generated names.
+  struct stat st;
+  REQUIRE(stat(hostFilesOf(t.id).c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  CHECK(shell("cat " + hostFilesOf(t.id) + "/secret-0").second == "s3cret-value");
+  // Each file bind-mounted read-only onto its target (Docker lists mounts in no fixed order).
+  std::vector<std::string> mounts;
+  std::stringstream listed(dockerInspect(info.containerId, "{{range .Mounts}}{{println .Type .Source .Destination .RW}}{{end}}"));
+  for (std::string line; std::getline(listed, line);) mounts.push_back(line);
+  std::sort(mounts.begin(), mounts.end());
+  CHECK(mounts == std::vector<std::string>{
+                      "bind " + hostFilesOf(t.id) + "/config-0 /etc/app/app.conf false",
+                      "bind " + hostFilesOf(t.id) + "/secret-0 /run/secrets/db-password false",
+                      "bind " + hostFilesOf(t.id) + "/secret-1 /run/secrets/tls.key false"});
+
   CHECK(runToExit(rt, t.id) == 0);
   auto out = lines(rt.logs(t.id, false), false);
-  REQUIRE(out.size() == 5);
+  REQUIRE(out.size() == 6);
   CHECK(out[0] == "s3cret-value");
   CHECK(out[1] == "listen=8080");
-  CHECK(out[2] == "400 0");
-  CHECK(out[3] == "444 0");
-  CHECK(out[4] == "440 0");
+  CHECK(out[2] == "400 0 0");
+  CHECK(out[3] == "444 0 50");
+  CHECK(out[4] == "440 1000 50");
+  CHECK(out[5] == "read-only");
+
+  // Nothing of the data is in the container's writable layer. The mount points runc made there
+  // (what `docker diff` lists as A /run/secrets/...) are empty files, as with Swarm's executor.
+  std::string upper = dockerInspect(info.containerId, "{{.GraphDriver.Data.UpperDir}}");
+  REQUIRE(!upper.empty());
+  auto [diffStatus, diff] = shell(std::string(kDocker) + " diff " + info.containerId);
+  REQUIRE(diffStatus == 0);
+  INFO("docker diff: " << diff);
+  CHECK_THAT(diff, Catch::Contains("A /run/secrets/db-password"));  // the upper dir is the right one
+  CHECK(shell("test -f " + upper + "/run/secrets/db-password").first == 0);
+  for (auto& data : {"s3cret-value", "-----KEY-----", "listen=8080"}) {
+    INFO(data);
+    CHECK(shell("grep -rqF -- '" + std::string(data) + "' " + upper).first == 1);  // 1: not found
+  }
+  CHECK(shell("find " + upper + " -type f -size +0").second.empty());
+
+  rt.remove(t.id);
+  CHECK(access(hostFilesOf(t.id).c_str(), F_OK) != 0);  // the host's copy went with the container
+}
+
+TEST_CASE("runtime-docker: a files-dir that is not on a tmpfs is a clear task error", "[docker]") {
+  std::string disk = "/var/tmp";
+  struct statfs fs;
+  if (statfs(disk.c_str(), &fs) != 0 || fs.f_type == 0x01021994 /* TMPFS_MAGIC */) {
+    WARN("/var/tmp is a tmpfs here: nothing to refuse");
+    return;
+  }
+  std::string base = disk + "/" + runId() + "-task-files";
+  Runtime rt({{"files-dir", base}});
+  TaskDef t;
+  t.id = rt.taskId("disk");
+  t.secrets = {{"sec-1", "db-password", "", "s3cret-value", 0400}};
+  auto outcome = rt.create(t);
+  CHECK_FALSE(outcome.ok);
+  CHECK(outcome.errorKind == Kind::OTHER);
+  CHECK_THAT(outcome.message, Catch::Contains("files-dir " + base + " is on a disk filesystem, not on a tmpfs"));
+  CHECK_THAT(outcome.message, Catch::Contains("files-dir at a directory on a tmpfs"));
+  CHECK(rt.inspect(t.id).state == ContainerState::MISSING);
+  CHECK(access(base.c_str(), F_OK) != 0);
+  // A task without secrets or configs needs no files-dir.
+  TaskDef plain;
+  plain.id = rt.taskId("disk-plain");
+  rt.createOk(plain);
+}
+
+TEST_CASE("runtime-docker: files of tasks whose containers are gone are swept on restart and by list", "[docker]") {
+  Runtime rt;
+  TaskDef kept, lost;
+  kept.id = rt.taskId("sweep-kept");
+  lost.id = rt.taskId("sweep-lost");
+  kept.secrets = lost.secrets = {{"sec-1", "db-password", "", "s3cret-value", 0400}};
+  rt.createOk(kept);
+  Info lostInfo = rt.createOk(lost);
+  // The container goes behind the plugin's back; a directory of a task that never had one appears.
+  REQUIRE(shell(std::string(kDocker) + " rm -f " + lostInfo.containerId + " >/dev/null").first == 0);
+  std::string orphan = testFilesDir() + "/" + rt.taskId("sweep-orphan");
+  std::string young = testFilesDir() + "/" + rt.taskId("sweep-young");
+  REQUIRE(mkdir(orphan.c_str(), 0700) == 0);
+  REQUIRE(mkdir(young.c_str(), 0700) == 0);
+  // Older than the sweep's grace minute, except `young` (a create() may be about to use it).
+  for (auto& dir : {hostFilesOf(kept.id), hostFilesOf(lost.id), orphan}) {
+    REQUIRE(shell("touch -d '2 minutes ago' " + dir).first == 0);
+  }
+  rt.restart();  // sweeps on start
+  CHECK(rt.waitFor([&]() { return access(hostFilesOf(lost.id).c_str(), F_OK) != 0; }));
+  CHECK(rt.waitFor([&]() { return access(orphan.c_str(), F_OK) != 0; }));
+  CHECK(access(hostFilesOf(kept.id).c_str(), F_OK) == 0);
+  CHECK(access(young.c_str(), F_OK) == 0);
+
+  // list() sweeps too.
+  REQUIRE(mkdir(orphan.c_str(), 0700) == 0);
+  REQUIRE(shell("touch -d '2 minutes ago' " + orphan + " " + young).first == 0);
+  rt.list();
+  CHECK(access(orphan.c_str(), F_OK) != 0);
+  CHECK(access(young.c_str(), F_OK) != 0);
+  CHECK(access(hostFilesOf(kept.id).c_str(), F_OK) == 0);
 }
 
 TEST_CASE("runtime-docker: a secret the spec names but the caller did not supply is an invalid spec", "[docker]") {
   Runtime rt;
   TaskDef t;
   t.id = rt.taskId("nosecret");
-  t.secrets = {{"sec-1", "db-password", "", "x", 0400, /*supplied=*/false}};
+  TaskDef::File unsupplied{"sec-1", "db-password", "", "x", 0400};
+  unsupplied.supplied = false;
+  t.secrets = {unsupplied};
   auto outcome = rt.create(t);
   CHECK_FALSE(outcome.ok);
   CHECK(outcome.errorKind == Kind::INVALID_SPEC);

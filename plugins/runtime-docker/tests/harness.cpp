@@ -84,8 +84,13 @@ void removeRunContainers() {
         "); [ -z \"$ids\" ] || " + docker + " rm -f $ids >/dev/null");
 }
 
+std::string testFilesDir() { return "/dev/shm/" + runId() + "-task-files"; }
+
 Runtime::Runtime(std::vector<std::pair<std::string, std::string>> settings)
     : io(kj::setupAsyncIo()), settings(std::move(settings)), runtime(nullptr) {
+  bool named = false;
+  for (auto& [key, value] : this->settings) named = named || key == "files-dir";
+  if (!named) this->settings.emplace_back("files-dir", testFilesDir());
   startInstance();
 }
 
@@ -97,6 +102,7 @@ Runtime::~Runtime() noexcept(false) {
   runtime = nullptr;
   if (instance) instance->stop().wait(io.waitScope);
   removeRunContainers();
+  shell("rm -rf " + testFilesDir());
 }
 
 void Runtime::startInstance() {
@@ -166,6 +172,8 @@ CreateOutcome Runtime::create(const TaskDef& def) {
     secretRefs[i].setSecretName(s.name);
     secretRefs[i].initFile().setName(s.target);
     secretRefs[i].getFile().setMode(s.mode);
+    secretRefs[i].getFile().setUid(s.uid);
+    secretRefs[i].getFile().setGid(s.gid);
     if (!s.supplied) continue;
     secretData[d].setReferenceId(s.id);
     secretData[d].setName(s.name);
@@ -180,6 +188,8 @@ CreateOutcome Runtime::create(const TaskDef& def) {
     configRefs[i].setConfigName(s.name);
     configRefs[i].getTarget().initFile().setName(s.target);
     configRefs[i].getTarget().getFile().setMode(s.mode);
+    configRefs[i].getTarget().getFile().setUid(s.uid);
+    configRefs[i].getTarget().getFile().setGid(s.gid);
     configData[i].setReferenceId(s.id);
     configData[i].setName(s.name);
     configData[i].setData(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data.data()), s.data.size()));

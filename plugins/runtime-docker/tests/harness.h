@@ -49,6 +49,7 @@ struct TaskDef {
     std::string id, name, target, data;
     uint32_t mode = 0444;
     bool supplied = true;  // false: the spec references it but create() gets no data for it
+    std::string uid{}, gid{};  // numeric; empty: root
   };
   std::vector<File> secrets, configs;
   struct MountDef {
@@ -154,5 +155,9 @@ T Runtime::await(kj::Promise<T>&& promise, const char* what) {
 
 // Removes every container labelled with this run (a safety net after each test).
 void removeRunContainers();
+
+// The files-dir a Runtime gets unless its settings name one: on /dev/shm (a tmpfs), per run, as the
+// default under /run need not be a tmpfs on a test machine.
+std::string testFilesDir();
 
 }  // namespace swarm::docker::test
