@@ -192,12 +192,18 @@ void Agent::drive(Controller& c) {
     if (!c.exited && c.reported < schema::TASK_STATE_RUNNING) report(c, schema::TASK_STATE_RUNNING, "started");
     c.waiting = true;
     std::string id = c.taskId;
-    tasks->add(waitExit(c).then([this, id]() {
-      auto it = controllers.find(id);
-      if (it == controllers.end()) return;
-      it->second->waiting = false;
-      if (!it->second->retired) drive(*it->second);
-    }));
+    tasks->add(waitExit(c)
+                   .catch_([this, id](kj::Exception&& e) {
+                     // Not even a look at the container worked (the daemon is restarting): the
+                     // drive() below waits again, so its exit is not lost.
+                     log->debug("task {}: inspecting its container failed: {}", id, describe(e));
+                   })
+                   .then([this, id]() {
+                     auto it = controllers.find(id);
+                     if (it == controllers.end()) return;
+                     it->second->waiting = false;
+                     if (!it->second->retired) drive(*it->second);
+                   }));
   }
 }
 

@@ -346,11 +346,15 @@ kj::Promise<uint64_t> SwarmNode::forwardToLeader(std::string entry, uint64_t lea
 kj::Promise<void> SwarmNode::readBarrier() {
   requireManager();
   if (leading) return kj::READY_NOW;
-  return replicationPtr->readBarrier().then([](std::optional<ProposeError> failed) {
-    if (failed) {
-      throw SwarmError(503, "The swarm does not have a leader. It's possible that too few managers are online. "
-                            "Make sure more than half of the managers are online.");
+  return replicationPtr->readBarrier().then([this](std::optional<ProposeError> failed) {
+    if (!failed) return;
+    if (replicationPtr->view().leaderId != 0) {
+      // A leader exists but did not confirm in time: busy, not gone.
+      throw SwarmError(503, "the leader did not confirm this read in time (it may be overloaded); retry, or "
+                            "ask the leader's API");
     }
+    throw SwarmError(503, "The swarm does not have a leader. It's possible that too few managers are online. "
+                          "Make sure more than half of the managers are online.");
   });
 }
 

@@ -129,10 +129,10 @@ void SwarmNode::resetStore() {
   auto replication = kj::heap<Replication>(*storePtr);
   replicationPtr = replication.get();
   replicationPtr->onViewChange([this](const ConsensusView& view) {
-    if (view.isLeader()) {
-      KJ_IF_MAYBE (waiter, leadershipWaiter) {
+    if (view.leaderId != 0) {
+      KJ_IF_MAYBE (waiter, leaderWaiter) {
         (*waiter)->fulfill();
-        leadershipWaiter = nullptr;
+        leaderWaiter = nullptr;
       }
     }
     onLeadership(view.isLeader());
@@ -301,10 +301,12 @@ kj::Promise<void> SwarmNode::startConsensus(schema::StartConfig::Bootstrap::Whic
   return request.send().ignoreResult();
 }
 
-kj::Promise<void> SwarmNode::waitForLeadership() {
-  if (replicationPtr->view().isLeader()) return kj::READY_NOW;
+// Any leader: on a new one-member cluster that is this node; a restarted follower serves as soon
+// as it hears from the leader.
+kj::Promise<void> SwarmNode::waitForLeader() {
+  if (replicationPtr->view().leaderId != 0) return kj::READY_NOW;
   auto paf = kj::newPromiseAndFulfiller<void>();
-  leadershipWaiter = kj::mv(paf.fulfiller);
+  leaderWaiter = kj::mv(paf.fulfiller);
   return io.provider->getTimer().timeoutAfter(options.leaderWait, kj::mv(paf.promise));
 }
 
@@ -452,7 +454,7 @@ kj::Promise<std::string> SwarmNode::init(api::InitRequest request,
         return startConsensus(schema::StartConfig::Bootstrap::NEW_CLUSTER, p.dataKey,
                               self.advertiseAddr);
       })
-      .then([this]() { return waitForLeadership(); })
+      .then([this]() { return waitForLeader(); })
       .then([this, &p, request]() {
         localState = LocalState::active;  // write() needs it; undone below on failure
         int64_t at = now();
@@ -842,9 +844,10 @@ schema::StartConfig::Bootstrap::Which SwarmNode::restartMode() {
 kj::Promise<void> SwarmNode::settleAfterRestart() {
   localState = LocalState::active;
   startNodeLoops();
-  // A one-manager swarm leads again within milliseconds; serving before that would answer the
-  // first requests with "no leader". Without a quorum in sight, serve anyway: reads still work.
-  return waitForLeadership().then(
+  // A leader is known within milliseconds (a one-manager swarm leads again); serving before that
+  // would answer the first requests with "no leader". Without a quorum in sight, serve anyway:
+  // reads still work.
+  return waitForLeader().then(
       [this]() { log->info("resumed as manager {} of cluster {}", self.nodeId, self.clusterId); },
       [this](kj::Exception&&) {
         log->warn("resumed as manager {} of cluster {}, but no leader is elected yet", self.nodeId,

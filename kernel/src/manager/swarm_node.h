@@ -209,7 +209,7 @@ class SwarmNode {
   std::vector<std::string> managerAddresses() const;
   std::string leaderAddress() const;
   void rememberManagers(capnp::List<capnp::Text>::Reader managers);
-  kj::Promise<void> waitForLeadership();
+  kj::Promise<void> waitForLeader();
   kj::Promise<void> settleAfterRestart();
   schema::StartConfig::Bootstrap::Which restartMode();
   void stopConsensus();
@@ -227,7 +227,7 @@ class SwarmNode {
   kj::Own<store::Store> storePtr;
   Replication* replicationPtr = nullptr;  // owned by the capability it is served as
   kj::Maybe<schema::StateMachine::Client> machine;
-  kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> leadershipWaiter;
+  kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> leaderWaiter;
   // While locked: the state file, kept until unlock() opens its sealed keys.
   kj::Maybe<kj::Own<capnp::MessageReader>> lockedState;
   // The PKI plugin keeps no state: it gets the cluster's root whenever the store's changes.
