@@ -12,6 +12,7 @@ packages=(
   libspdlog-dev catch2
   docker.io busybox-static docker-registry
   procps psmisc curl ca-certificates
+  jq  # test scripts only: they read the API's JSON (docs/decisions/0005-jq-in-tests.md)
 )
 
 missing=()
