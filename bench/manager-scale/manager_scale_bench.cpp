@@ -22,28 +22,13 @@
 //
 // Loopback and Unix sockets only. Figures mean something only in Release on a quiet machine.
 #include "client.h"
-#include "config.h"
 #include "errors.h"
 #include "logging.h"
-#include "plugin_host.h"
-#include "transport_stream.h"
-
-#include <swarm/schema/pki.capnp.h>
-#include <swarm/schema/transport.capnp.h>
-#include <swarm/store/cluster.capnp.h>
-
-#include <capnp/rpc-twoparty.h>
-#include <kj/async-io.h>
+#include "sim_node.h"
 
 #include <boost/json.hpp>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,17 +53,13 @@
 #define SWARM_BENCH_BUILD_TYPE "unknown"
 #endif
 
-extern char** environ;
-
 namespace {
 
 namespace fs = std::filesystem;
 namespace schema = swarm::schema;
 namespace ss = swarm::store::schema;
-using Clock = std::chrono::steady_clock;
 using swarm::ctl::ApiClient;
-using swarm::kernel::DialedStream;
-using swarm::kernel::DialExpect;
+using namespace swarm::bench;
 
 struct Options {
   bool quick = false;
@@ -91,133 +72,10 @@ struct Options {
   bool transportOutOfProcess = false;
 };
 
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
-long rssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-// utime + stime of every thread of the process, in clock ticks (/proc/<pid>/stat fields 14, 15).
-long cpuTicks(const std::string& pid) {
-  std::ifstream in("/proc/" + pid + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');  // the command name may hold spaces
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) stime = std::stol(field);
-  }
-  return utime + stime;
-}
-
-// VmRSS of the process's children (out-of-process plugins), summed.
-long childrenRssKiB(pid_t pid) {
-  long total = 0;
-  std::error_code ec;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec); !ec && it != fs::directory_iterator();
-       it.increment(ec)) {
-    std::ifstream children(it->path() / "children");
-    pid_t child = 0;
-    while (children >> child) total += rssKiB(child);
-  }
-  return total;
-}
-
-size_t openFds(pid_t pid) {
-  std::error_code ec;
-  size_t n = 0;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec); !ec && it != fs::directory_iterator();
-       it.increment(ec)) {
-    ++n;
-  }
-  return n;
-}
-
-double loadAverage() {
-  double one = 0;
-  std::ifstream("/proc/loadavg") >> one;
-  return one;
-}
-
-// A loopback port nobody listens on right now (the manager binds it a moment later).
-int freeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    int err = errno;
-    ::close(fd);
-    throw std::runtime_error(std::string("binding a loopback port: ") + std::strerror(err));
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Each simulated node holds a connection in this process and one in the manager: lift the soft fd
-// limit to the hard one (the manager inherits it).
-void raiseFdLimit(int nodes) {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < static_cast<rlim_t>(nodes) + 256) {
-    throw std::runtime_error("the open-file limit (" + std::to_string(limit.rlim_cur) + ") is too low for " +
-                             std::to_string(nodes) + " nodes; raise it with ulimit -n or lower --nodes");
-  }
-}
-
-pid_t spawnKernel(const fs::path& dir, const fs::path& conf, const fs::path& socket, const fs::path& log) {
-  std::vector<std::string> args = {SWARM_BENCH_KERNEL, "--plugins",   conf.string(),   "--state-dir",
-                                   (dir / "state").string(), "--api-socket", socket.string(), "--log-level",
-                                   "warn"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, SWARM_BENCH_KERNEL, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("starting swarm-kernel failed: " + std::string(std::strerror(rc)));
-  return pid;
-}
-
-void waitForSocket(const fs::path& socket, pid_t pid) {
-  for (int i = 0; i < 400 && !fs::exists(socket); ++i) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) throw std::runtime_error("swarm-kernel exited during start-up");
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-}
-
 ApiClient client(const fs::path& socket) {
   return ApiClient(swarm::ctl::parseHostAddress("unix://" + socket.string()), std::chrono::milliseconds(60000));
 }
 
-capnp::Data::Reader bytes(const std::string& s) {
-  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-std::string text(capnp::Data::Reader d) { return std::string(reinterpret_cast<const char*>(d.begin()), d.size()); }
 
 // What the simulator thread and the main thread share. Vectors are the simulator's until the
 // thread is joined; the rest is atomic or under `mutex`.
@@ -252,30 +110,16 @@ class Simulator {
  public:
   Simulator(Shared& shared, const Options& options, std::string address, std::string token)
       : shared(shared), options(options), address(std::move(address)), token(std::move(token)),
-        io(kj::setupAsyncIo()), timer(io.provider->getTimer()) {}
+        io(kj::setupAsyncIo()), kit(io, SWARM_BENCH_TRANSPORT, SWARM_BENCH_PKI, "manager-scale-bench") {}
 
   ~Simulator() noexcept(false) {
     nodes.clear();  // connections and heartbeat loops before the plugins they run on
-    for (auto& plugin : plugins) {
-      kj::runCatchingExceptions([&]() { plugin->stop().wait(io.waitScope); });
-    }
   }
 
   void run() {
-    transport = startPlugin(schema::Kind::TRANSPORT, SWARM_BENCH_TRANSPORT, {{"reuse-connections", "false"}})
-                    .castAs<schema::Transport>();
-    pki = startPlugin(schema::Kind::PKI, SWARM_BENCH_PKI, {}).castAs<schema::Pki>();
-
-    auto digestRequest = pki.rootDigestOfTokenRequest();
-    digestRequest.setToken(token);
-    digest = limited(digestRequest.send(), 30, "rootDigestOfToken").getDigest();
-    // Empty credentials: join mode, as SwarmNode::join sets them; the same for every join.
-    auto joinMode = transport.setCredentialsRequest();
-    joinMode.initCredentials();
-    limited(joinMode.send(), 30, "setCredentials (join mode)");
-
+    kit.prepareJoins(token);
     for (int i = 0; i < options.nodes; ++i) {
-      auto node = kj::heap<SimNode>();
+      auto node = kj::heap<BeatingNode>();
       node->hostname = "sim-node-" + std::to_string(i);
       nodes.push_back(kj::mv(node));
     }
@@ -286,154 +130,47 @@ class Simulator {
     for (int lane = 0; lane < options.joinConcurrency; ++lane) lanes.add(joinLane());
     kj::joinPromises(lanes.releaseAsArray()).wait(io.waitScope);
     shared.joinEnd = Clock::now();
+    for (auto& node : nodes) shared.joinRetries += node->joinRetries;
     shared.phase = Shared::allJoined;
-    while (!shared.connectGo && !shared.stop) timer.afterDelay(10 * kj::MILLISECONDS).wait(io.waitScope);
+    while (!shared.connectGo && !shared.stop) kit.timer.afterDelay(10 * kj::MILLISECONDS).wait(io.waitScope);
 
     shared.connectStart = Clock::now();
     shared.phase = Shared::connecting;
-    // One node at a time: setCredentials applies to the dials that follow it, so each connection
-    // carries the certificate of the node it belongs to.
+    // One node at a time, so each node's dial time stands alone.
     for (auto& node : nodes) {
-      limited(connect(*node), 30, "member-mode dial");
+      shared.memberDialMs.push_back(kit.limited(kit.connect(*node, address), 30, "member-mode dial"));
+      node->beating = heartbeatLoop(*node).eagerlyEvaluate([this](kj::Exception&& e) {
+        std::lock_guard lock(shared.mutex);
+        shared.lastBeatError = swarm::kernel::describe(e);
+      });
       ++shared.connected;
     }
     shared.connectEnd = Clock::now();
     shared.phase = Shared::beating;
 
-    while (!shared.stop) timer.afterDelay(50 * kj::MILLISECONDS).wait(io.waitScope);
+    while (!shared.stop) kit.timer.afterDelay(50 * kj::MILLISECONDS).wait(io.waitScope);
   }
 
  private:
-  struct SimNode {
-    std::string hostname;
-    std::string key, chain, roots, nodeId, clusterId;
-    int retries = 0;
+  struct BeatingNode : SimNode {
     bool firstBeat = true;
-    // Declared in the order they are built: destroyed heartbeat loop first, stream last.
-    kj::Own<swarm::kernel::TransportStream> stream;
-    kj::Own<capnp::TwoPartyClient> rpc;
-    ss::Manager::Client manager = nullptr;
-    kj::Promise<void> beating = nullptr;
+    kj::Promise<void> beating = nullptr;  // destroyed before the session it runs on
   };
-
-  capnp::Capability::Client startPlugin(schema::Kind kind, const char* library,
-                                        std::vector<std::pair<std::string, std::string>> settings) {
-    swarm::kernel::PluginConfig config;
-    config.kind = kind;
-    config.library = library;
-    config.onCrash = swarm::kernel::CrashPolicy::stop;
-    config.settings = std::move(settings);
-    config.sourceFile = "manager-scale-bench";
-    plugins.push_back(swarm::kernel::PluginInstance::start(io, config, {}));
-    limited(plugins.back()->configure(), 30, library);
-    return plugins.back()->bootstrap();
-  }
-
-  template <typename T>
-  T limited(kj::Promise<T>&& promise, int limitSeconds, const char* what) {
-    return promise
-        .exclusiveJoin(timer.afterDelay(limitSeconds * kj::SECONDS).then([what, limitSeconds]() -> kj::Promise<T> {
-          return KJ_EXCEPTION(FAILED, "no answer in time", what, limitSeconds);
-        }))
-        .wait(io.waitScope);
-  }
 
   kj::Promise<void> joinLane() {
     if (nextJoin == nodes.size()) return kj::READY_NOW;
-    SimNode& node = *nodes[nextJoin++];
-    return joinOne(node).then([this]() {
+    BeatingNode& node = *nodes[nextJoin++];
+    return kit.join(node, address, token).then([this](JoinTiming timing) {
+      shared.joinMs.push_back(timing.totalMs);
+      shared.joinDialMs.push_back(timing.dialMs);
+      shared.joinCallMs.push_back(timing.callMs);
       ++shared.joined;
       return joinLane();
     });
   }
 
-  // What SwarmNode::join does per attempt, timed in three parts.
-  kj::Promise<void> joinOne(SimNode& node) {
-    auto start = Clock::now();
-    auto csr = pki.makeCsrRequest();
-    auto identity = csr.initIdentity();
-    identity.setNodeId("joining");
-    identity.setClusterId("joining");
-    return csr.send()
-        .then([this, &node, start](capnp::Response<schema::Pki::MakeCsrResults>&& made) {
-          node.key = text(made.getKey());
-          std::string csrPem = text(made.getCsr());
-          auto dialStart = Clock::now();
-          return swarm::kernel::dialStream(transport, address, DialExpect::joinRootDigest(digest))
-              .then([this, &node, start, dialStart, csrPem = std::move(csrPem)](DialedStream dialed) {
-                auto callStart = Clock::now();
-                auto rpc = kj::heap<capnp::TwoPartyClient>(*dialed.stream);
-                auto call = rpc->bootstrap().castAs<ss::Manager>().joinRequest();
-                auto request = call.initRequest();
-                request.setToken(token);
-                request.setCsr(bytes(csrPem));
-                request.setAvailability(schema::NodeAvailability::ACTIVE);
-                request.setAdvertiseAddr("127.0.0.1:2377");
-                auto description = request.initDescription();
-                description.setHostname(node.hostname);
-                description.getPlatform().setOs("linux");
-                description.getPlatform().setArchitecture("x86_64");
-                description.getEngine().setEngineVersion("manager-scale-bench");
-                return call.send()
-                    .then([this, &node, start, dialStart, callStart](
-                              capnp::Response<ss::Manager::JoinResults>&& answer) {
-                      auto response = answer.getResponse();
-                      node.nodeId = response.getNodeId();
-                      node.clusterId = response.getClusterId();
-                      node.chain = text(response.getCertChain());
-                      node.roots = text(response.getRootCerts());
-                      auto done = Clock::now();
-                      shared.joinMs.push_back(ms(done - start));
-                      shared.joinDialMs.push_back(ms(callStart - dialStart));
-                      shared.joinCallMs.push_back(ms(done - callStart));
-                    })
-                    .attach(kj::mv(rpc), kj::mv(dialed.stream));
-              });
-        })
-        .catch_([this, &node](kj::Exception&& e) -> kj::Promise<void> {
-          // SwarmNode::join asks again when the swarm is busy (503) or the dial backs off.
-          std::string why = swarm::kernel::describe(e);
-          bool transient = why.find("HTTP 503") != std::string::npos || why.find("backing off") != std::string::npos ||
-                           why.find("not dialing again") != std::string::npos;
-          if (!transient || ++node.retries > 20) {
-            return KJ_EXCEPTION(FAILED, "join failed", node.hostname.c_str(), node.retries, why.c_str());
-          }
-          ++shared.joinRetries;
-          return timer.afterDelay(200 * kj::MILLISECONDS).then([this, &node]() { return joinOne(node); });
-        });
-  }
-
-  kj::Promise<void> connect(SimNode& node) {
-    auto set = transport.setCredentialsRequest();
-    auto credentials = set.initCredentials();
-    credentials.setChain(bytes(node.chain));
-    credentials.setKey(bytes(node.key));
-    credentials.initRoots(1).set(0, bytes(node.roots));
-    credentials.setClusterId(node.clusterId);
-    credentials.setMinVersion(schema::TlsVersion::TLS12);
-    return set.send()
-        .then([this](auto&&) {
-          auto dialStart = Clock::now();
-          return swarm::kernel::dialStream(transport, address, DialExpect::manager())
-              .then([this, dialStart](DialedStream dialed) {
-                shared.memberDialMs.push_back(ms(Clock::now() - dialStart));
-                return kj::mv(dialed);
-              });
-        })
-        .then([this, &node](DialedStream dialed) {
-          KJ_REQUIRE(dialed.peer.isManager(), "the listener is not a manager", dialed.peer.describe().c_str());
-          node.stream = kj::mv(dialed.stream);
-          node.rpc = kj::heap<capnp::TwoPartyClient>(*node.stream);
-          node.manager = node.rpc->bootstrap().castAs<ss::Manager>();
-          node.beating = heartbeatLoop(node).eagerlyEvaluate([this](kj::Exception&& e) {
-            std::lock_guard lock(shared.mutex);
-            shared.lastBeatError = swarm::kernel::describe(e);
-          });
-        });
-  }
-
   // heartbeatOnce of a worker: beat, then wait the period the manager answered.
-  kj::Promise<void> heartbeatLoop(SimNode& node) {
+  kj::Promise<void> heartbeatLoop(BeatingNode& node) {
     if (shared.stop) return kj::READY_NOW;
     auto beat = node.manager.heartbeatRequest();
     beat.initDescription().setHostname(node.hostname);
@@ -447,7 +184,7 @@ class Simulator {
               ++shared.beats;
               int64_t period = answer.getSession().getPeriod();
               // 0: not the dispatcher. With one manager that is only a moment after an election.
-              return timer.afterDelay(period > 0 ? period * kj::NANOSECONDS : 500 * kj::MILLISECONDS);
+              return kit.timer.afterDelay(period > 0 ? period * kj::NANOSECONDS : 500 * kj::MILLISECONDS);
             },
             [this](kj::Exception&& e) {
               ++shared.beatErrors;
@@ -455,20 +192,17 @@ class Simulator {
                 std::lock_guard lock(shared.mutex);
                 shared.lastBeatError = swarm::kernel::describe(e);
               }
-              return timer.afterDelay(500 * kj::MILLISECONDS);
+              return kit.timer.afterDelay(500 * kj::MILLISECONDS);
             })
         .then([this, &node]() { return heartbeatLoop(node); });
   }
 
   Shared& shared;
   const Options& options;
-  std::string address, token, digest;
+  std::string address, token;
   kj::AsyncIoContext io;
-  kj::Timer& timer;
-  std::vector<kj::Own<swarm::kernel::PluginInstance>> plugins;
-  schema::Transport::Client transport = nullptr;
-  schema::Pki::Client pki = nullptr;
-  std::deque<kj::Own<SimNode>> nodes;
+  SimNodeKit kit;
+  std::deque<kj::Own<BeatingNode>> nodes;
   size_t nextJoin = 0;
 };
 
@@ -508,27 +242,6 @@ NodeCounts countNodes(ApiClient& api) {
     if (state == "down") ++counts.down;
   }
   return counts;
-}
-
-std::string tail(const fs::path& file, size_t lines) {
-  std::ifstream in(file);
-  std::deque<std::string> last;
-  std::string line;
-  while (std::getline(in, line)) {
-    last.push_back(line);
-    if (last.size() > lines) last.pop_front();
-  }
-  std::string out;
-  for (auto& l : last) out += "  " + l + "\n";
-  return out;
-}
-
-size_t lineCount(const fs::path& file) {
-  std::ifstream in(file);
-  size_t n = 0;
-  std::string line;
-  while (std::getline(in, line)) ++n;
-  return n;
 }
 
 int usage(FILE* out, int code) {
@@ -606,7 +319,7 @@ int main(int argc, char** argv) {
   fs::path managerLog = dir / "manager.log";
   pid_t pid = 0;
   try {
-    pid = spawnKernel(dir, conf, socket, managerLog);
+    pid = spawnKernel(SWARM_BENCH_KERNEL, conf, dir / "state", socket, managerLog);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "manager-scale-bench: %s\n", e.what());
     return 1;
@@ -675,12 +388,7 @@ int main(int argc, char** argv) {
     // The store holds N nodes; no node is connected yet (join connections are closed).
     std::this_thread::sleep_for(std::chrono::seconds(1));
     long rssJoined = rssKiB(pid);
-    size_t storeBytes = 0;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir / "state", ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      if (it->is_regular_file(ec)) storeBytes += it->file_size(ec);
-    }
+    size_t storeBytes = directoryBytes(dir / "state");
     shared.connectGo = true;
     while (shared.phase < Shared::connecting) {
       simulatorFailed();
