@@ -41,6 +41,7 @@ struct Agent::Controller {
   bool waiting = false;  // for the container's exit, which never blocks stopping it
   std::string containerId;
   bool busy = false;
+  bool bringingUp = false, queuedForBringUp = false;
 
   schema::Task::Reader spec() { return task->getRoot<schema::Task>().asReader(); }
 };
@@ -170,10 +171,43 @@ void Agent::run(Controller& c, kj::Promise<void> work) {
                  }));
 }
 
+bool Agent::admitBringUp(Controller& c) {
+  if (c.bringingUp) return true;
+  if (bringUps >= kBringUpsInFlight) {
+    if (!c.queuedForBringUp) {
+      c.queuedForBringUp = true;
+      waitingBringUps.push_back(c.taskId);
+    }
+    return false;
+  }
+  c.queuedForBringUp = false;
+  c.bringingUp = true;
+  ++bringUps;
+  return true;
+}
+
+void Agent::endBringUp(Controller& c) {
+  if (!c.bringingUp) return;
+  c.bringingUp = false;
+  --bringUps;
+  while (!waitingBringUps.empty() && bringUps < kBringUpsInFlight) {
+    std::string next = waitingBringUps.front();
+    waitingBringUps.pop_front();
+    auto it = controllers.find(next);
+    if (it == controllers.end() || !it->second->queuedForBringUp) continue;
+    it->second->queuedForBringUp = false;
+    drive(*it->second);
+  }
+}
+
 void Agent::drive(Controller& c) {
-  if (c.busy || c.retired) return;
   auto task = c.spec();
   uint16_t desired = task.getDesiredState();
+  if (c.retired || terminal(c.reported) || desired > schema::TASK_STATE_RUNNING || c.started) {
+    c.queuedForBringUp = false;
+    if (!c.busy || c.started) endBringUp(c);
+  }
+  if (c.busy || c.retired) return;
   if (desired > schema::TASK_STATE_RUNNING) {
     if (c.started && !c.exited && !c.stopping) {
       run(c, stop(c));
@@ -183,6 +217,9 @@ void Agent::drive(Controller& c) {
     return;
   }
   if (terminal(c.reported)) return;
+  if (!c.created || !c.started) {
+    if (!admitBringUp(c)) return;  // driven again when its turn comes
+  }
   if (!c.created) {
     run(c, prepare(c));
   } else if (!c.started) {
@@ -275,6 +312,7 @@ kj::Promise<void> Agent::start(Controller& c) {
     auto it = controllers.find(id);
     if (it == controllers.end()) return kj::READY_NOW;
     it->second->started = true;
+    endBringUp(*it->second);  // a long healthcheck holds up no other bring-up
     // A container with a healthcheck (the spec's or the image's) is running only once healthy,
     // Swarm's rule; one without is running now.
     return waitHealthy(*it->second);
@@ -387,12 +425,18 @@ kj::Promise<void> Agent::retire(std::string taskId) {
     return remove.send().ignoreResult();
   }).then([this, taskId]() {
     auto it = controllers.find(taskId);
-    if (it != controllers.end() && it->second->retired) controllers.erase(it);
+    if (it != controllers.end() && it->second->retired) {
+      endBringUp(*it->second);
+      controllers.erase(it);
+    }
     pending.erase(taskId);
   }, [this, taskId](kj::Exception&& e) {
     log->warn("removing the container of task {} failed: {}", taskId, describe(e));
     auto it = controllers.find(taskId);
-    if (it != controllers.end() && it->second->retired) controllers.erase(it);
+    if (it != controllers.end() && it->second->retired) {
+      endBringUp(*it->second);
+      controllers.erase(it);
+    }
   });
 }
 

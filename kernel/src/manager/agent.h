@@ -24,6 +24,7 @@
 #include <spdlog/logger.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -63,6 +64,13 @@ class Agent {
   kj::Promise<void> stop(Controller& c);
   kj::Promise<void> retire(std::string taskId);
   kj::Promise<void> recover();
+  // Bring-ups (create, then start) run a bounded number at a time, as the engine creates and
+  // starts containers fastest at about 16 in flight; the others wait their turn in order.
+  bool admitBringUp(Controller& c);
+  void endBringUp(Controller& c);
+  static constexpr size_t kBringUpsInFlight = 16;
+  size_t bringUps = 0;
+  std::deque<std::string> waitingBringUps;
 
   kj::Timer& timer;
   schema::Runtime::Client runtime;

@@ -1129,7 +1129,7 @@ kj::Promise<void> SwarmNode::openAssignments(const std::string& nodeId, ss::Assi
     assignmentSessions.erase(old);
   }
   auto paf = kj::newPromiseAndFulfiller<void>();
-  assignmentSessions.emplace(nodeId, AssignmentSession{kj::mv(sink), 0, true, false, kj::mv(paf.fulfiller)});
+  assignmentSessions.emplace(nodeId, AssignmentSession{.sink = kj::mv(sink), .ended = kj::mv(paf.fulfiller)});
   flushAssignments();
   return kj::mv(paf.promise);
 }

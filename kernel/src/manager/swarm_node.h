@@ -272,8 +272,8 @@ class SwarmNode {
     bool sending = false;
     kj::Own<kj::PromiseFulfiller<void>> ended;
     // What the node has: its tasks' desired states, and the secrets' and configs' versions.
-    std::map<std::string, uint16_t> sentTasks;
-    std::map<std::string, uint64_t> sentSecrets, sentConfigs;
+    std::map<std::string, uint16_t> sentTasks{};
+    std::map<std::string, uint64_t> sentSecrets{}, sentConfigs{};
   };
   std::map<std::string, AssignmentSession> assignmentSessions;  // by node ID
   store::Subscription dispatchWatch;

@@ -339,6 +339,13 @@ kj::Promise<kj::Maybe<std::string>> DockerRuntime::findContainer(std::string tas
       });
 }
 
+void DockerRuntime::forgetContainer(const std::string& taskId) {
+  if (auto known = knownContainers.find(taskId); known != knownContainers.end()) {
+    startedContainers.erase(known->second);
+    knownContainers.erase(known);
+  }
+}
+
 kj::Promise<std::string> DockerRuntime::requireContainer(std::string taskId, kj::StringPtr call) {
   return findContainer(taskId).then([taskId, call](kj::Maybe<std::string> id) -> std::string {
     KJ_IF_MAYBE (found, id) {
@@ -424,6 +431,15 @@ kj::Promise<void> DockerRuntime::create(CreateContext context) {
     return kj::READY_NOW;
   }
 
+  // A container just created is what the create body said, in state created: no need to ask.
+  auto reportCreated = [this, context, taskId, body = plan.body](std::string id) mutable {
+    knownContainers.insert_or_assign(taskId, id);
+    json::object created;
+    created["Id"] = id;
+    created["Config"] = json::parse(body);
+    created["State"] = json::object{{"Status", "created"}};
+    readInspect(created, context.getResults().initResult().initCreated());
+  };
   // Reports the container with ID `id` as the result.
   auto report = [this, context, taskId](std::string id) mutable {
     knownContainers.insert_or_assign(taskId, id);
@@ -442,7 +458,7 @@ kj::Promise<void> DockerRuntime::create(CreateContext context) {
   // reports it. The files go again whenever no container of this task is left to use them.
   std::string containerName = plan.name;
   auto make = [this, context, taskId, plan = kj::mv(plan), files = kj::mv(files),
-               report]() mutable -> kj::Promise<void> {
+               report, reportCreated]() mutable -> kj::Promise<void> {
     std::string body = plan.body;
     if (!files.files.empty()) {
       if (auto why = taskFiles.write(taskId, files.files); !why.empty()) {
@@ -464,7 +480,8 @@ kj::Promise<void> DockerRuntime::create(CreateContext context) {
           if (daemonFailureOf(e) == DaemonFailure::down) dropFiles();
           kj::throwFatalException(kj::mv(e));
         })
-        .then([this, context, taskId, name = plan.name, report, dropFiles](Response r) mutable -> kj::Promise<void> {
+        .then([this, context, taskId, name = plan.name, report, reportCreated,
+               dropFiles](Response r) mutable -> kj::Promise<void> {
           auto results = context.getResults();
           if (r.status != 201 && r.status != 409) dropFiles();
           switch (r.status) {
@@ -497,7 +514,8 @@ kj::Promise<void> DockerRuntime::create(CreateContext context) {
                             std::to_string(r.status) + ": " + errorMessage(r));
               return kj::READY_NOW;
           }
-          return report(text(parseJson(r, "POST /containers/create"), "Id"));
+          reportCreated(text(parseJson(r, "POST /containers/create"), "Id"));
+          return kj::READY_NOW;
         });
   };
 
@@ -545,9 +563,10 @@ kj::Promise<void> DockerRuntime::create(CreateContext context) {
 kj::Promise<void> DockerRuntime::start(StartContext context) {
   std::string taskId = str(context.getParams().getTaskId());
   return requireContainer(taskId, "start").then([this, taskId](std::string id) {
-    return docker->call("POST", "/containers/" + id + "/start").then([this, taskId](Response r) {
+    return docker->call("POST", "/containers/" + id + "/start").then([this, taskId, id](Response r) {
       if (r.status == 404) forgetContainer(taskId);
       if (r.status != 204 && r.status != 304) throwHttpError("start", r);  // 304: already running
+      startedContainers.insert(id);
     });
   });
 }
@@ -556,8 +575,15 @@ kj::Promise<void> DockerRuntime::wait(WaitContext context) {
   std::string taskId = str(context.getParams().getTaskId());
   return requireContainer(taskId, "wait")
       .then([this, taskId](std::string id) {
-        return inspectContainer(id).then([this, id, taskId](kj::Maybe<json::value> inspected) {
-          // not-running resolves at once for a created container, so wait for its first exit.
+        // not-running resolves at once for a created container, so such a one waits for its first
+        // exit. One this plugin started is past that: no need to look.
+        kj::Promise<kj::Maybe<json::value>> look = nullptr;
+        if (startedContainers.count(id) != 0) {
+          look = kj::Maybe<json::value>(nullptr);
+        } else {
+          look = inspectContainer(id);
+        }
+        return look.then([this, id, taskId](kj::Maybe<json::value> inspected) {
           std::string condition = "not-running";
           KJ_IF_MAYBE (v, inspected) {
             auto* state = member(*v, "State");

@@ -16,6 +16,7 @@
 #include <kj/async.h>
 
 #include <map>
+#include <set>
 #include <string>
 
 namespace swarm::docker {
@@ -60,7 +61,7 @@ class DockerRuntime final : public sdk::PluginServer<schema::Runtime> {
   // every container for that, so a call per task step would cost O(containers) each).
   kj::Promise<kj::Maybe<std::string>> findContainer(std::string taskId);
   // A container seen gone (404): the next lookup asks the daemon again.
-  void forgetContainer(const std::string& taskId) { knownContainers.erase(taskId); }
+  void forgetContainer(const std::string& taskId);
   kj::Promise<std::string> requireContainer(std::string taskId, kj::StringPtr call);
   // GET /containers/{id}/json; nullptr when the container is gone.
   kj::Promise<kj::Maybe<boost::json::value>> inspectContainer(std::string containerId);
@@ -77,6 +78,7 @@ class DockerRuntime final : public sdk::PluginServer<schema::Runtime> {
   // Task ID -> container ID, as last seen. A cache, never the truth: a miss or a 404 asks the
   // daemon, so the plugin still recovers from nothing but the daemon's containers.
   std::map<std::string, std::string> knownContainers;
+  std::set<std::string> startedContainers;  // container IDs this plugin started (wait skips a look)
   kj::Promise<void> startupSweep = kj::READY_NOW;  // last: it uses the members above
 };
 
