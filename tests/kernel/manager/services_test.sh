@@ -3,7 +3,7 @@
 # workers (the runtime plugin is the fake runtime unless RUNTIME_PLUGIN names another): a
 # replicated service converges, scales up and down, moves off a drained node and off a worker
 # killed with -9; `service update` rolls, `service rollback` returns; a global service runs one
-# task per node; `service rm` leaves no task.
+# task per node; 40 replicas on one node all start; `service rm` leaves no task.
 #
 #   services_test.sh <build-dir>
 # Ports: 127.0.0.1:23881-23883 (PORT_BASE=23890 for 23891-23893, as ctest runs it on Docker).
@@ -71,8 +71,13 @@ fi
 expect "global service" "converged" -- d 1 service create --name agent --mode global swarm-test/busybox:latest sleep 1d
 until_ok 10 "one task per live node" running agent 2
 
+# ---- more tasks on one node than its agent brings up at once (16): the rest wait their turn ---------
+expect "40 replicas on one node" "converged" -- d 1 service create --name many --replicas 40 \
+  --constraint node.role==manager swarm-test/busybox:latest sleep 1d
+until_ok 20 "forty running" running many 40
+
 # ---- removal ---------------------------------------------------------------------------------------
-d 1 service rm web agent >/dev/null
+d 1 service rm web agent many >/dev/null
 until_ok 15 "no task left" sh -c "[ -z \"\$('$docker' -H unix://$work/api1.sock node ps self -q)\" ]"
 expect "no service left" "^ID +NAME" -- d 1 service ls
 
