@@ -123,6 +123,15 @@ void raiseFdLimit(int nodes) {
   }
 }
 
+void writePluginsConf(const fs::path& conf) {
+  std::ofstream out(conf);
+  out << "[consensus]\nlibrary = " << SWARM_BENCH_CONSENSUS << "\n"
+      << "[pki]\nlibrary = " << SWARM_BENCH_PKI << "\n"
+      << "[scheduler]\nlibrary = " << SWARM_BENCH_SCHEDULER << "\n"
+      << "[runtime]\nlibrary = " << SWARM_BENCH_RUNTIME << "\n"
+      << "[transport]\nlibrary = " << SWARM_BENCH_TRANSPORT << "\n";
+}
+
 pid_t spawnKernel(const char* binary, const fs::path& conf, const fs::path& stateDir, const fs::path& socket,
                   const fs::path& log) {
   // Warnings only, unless SWARM_BENCH_KERNEL_LOG_LEVEL asks for more (a post-mortem).

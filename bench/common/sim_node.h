@@ -52,6 +52,8 @@ int freeLoopbackPort();
 // the hard one (children inherit it), or says how to when even that is too low.
 void raiseFdLimit(int nodes);
 
+// A plugins.conf naming the bundled plugins, with the fake runtime.
+void writePluginsConf(const std::filesystem::path& conf);
 // swarm-kernel --plugins conf --state-dir stateDir --api-socket socket --log-level warn (or
 // $SWARM_BENCH_KERNEL_LOG_LEVEL), its output into log.
 pid_t spawnKernel(const char* binary, const std::filesystem::path& conf, const std::filesystem::path& stateDir,

@@ -556,14 +556,7 @@ int main(int argc, char** argv) {
   }
   fs::path dir = pattern;
   fs::path conf = dir / "plugins.conf";
-  {
-    std::ofstream out(conf);
-    out << "[consensus]\nlibrary = " << SWARM_BENCH_CONSENSUS << "\n"
-        << "[pki]\nlibrary = " << SWARM_BENCH_PKI << "\n"
-        << "[scheduler]\nlibrary = " << SWARM_BENCH_SCHEDULER << "\n"
-        << "[runtime]\nlibrary = " << SWARM_BENCH_RUNTIME << "\n"
-        << "[transport]\nlibrary = " << SWARM_BENCH_TRANSPORT << "\n";
-  }
+  writePluginsConf(conf);
   std::array<pid_t, kManagers> pids{};
   std::array<fs::path, kManagers> sockets, logs;
   Shared shared(o.nodes);

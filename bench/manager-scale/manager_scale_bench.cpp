@@ -306,15 +306,9 @@ int main(int argc, char** argv) {
   }
   fs::path dir = pattern;
   fs::path conf = dir / "plugins.conf";
-  {
-    std::ofstream out(conf);
-    out << "[consensus]\nlibrary = " << SWARM_BENCH_CONSENSUS << "\n"
-        << "[pki]\nlibrary = " << SWARM_BENCH_PKI << "\n"
-        << "[scheduler]\nlibrary = " << SWARM_BENCH_SCHEDULER << "\n"
-        << "[runtime]\nlibrary = " << SWARM_BENCH_RUNTIME << "\n"
-        << "[transport]\nlibrary = " << SWARM_BENCH_TRANSPORT << "\n";
-    if (o.transportOutOfProcess) out << "isolation = out-of-process\n";
-  }
+  writePluginsConf(conf);
+  // The transport section is the last one: its isolation setting goes at the end.
+  if (o.transportOutOfProcess) std::ofstream(conf, std::ios::app) << "isolation = out-of-process\n";
   fs::path socket = dir / "api.sock";
   fs::path managerLog = dir / "manager.log";
   pid_t pid = 0;

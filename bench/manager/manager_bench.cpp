@@ -16,10 +16,10 @@
 //   follower-write         secret create through a follower (handed to the leader)
 //
 // Loopback and Unix sockets only. Figures mean something only in Release on a quiet machine.
+#include "sim_node.h"
 #include "client.h"
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,13 +40,11 @@
 #define SWARM_BENCH_BUILD_TYPE "unknown"
 #endif
 
-extern char** environ;
-
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using swarm::ctl::ApiClient;
+using namespace swarm::bench;
 
 struct Options {
   bool quick = false;
@@ -55,46 +53,9 @@ struct Options {
   int clients = 16;
 };
 
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
-long rssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-double loadAverage() {
-  double one = 0;
-  std::ifstream("/proc/loadavg") >> one;
-  return one;
-}
-
-// Starts swarm-kernel with its state and socket under dir/<name>.
-pid_t spawnKernel(const fs::path& dir, const fs::path& conf, const std::string& name) {
-  std::vector<std::string> args = {SWARM_BENCH_KERNEL, "--plugins", conf.string(), "--state-dir",
-                                   (dir / (name + "-state")).string(), "--api-socket",
-                                   (dir / (name + ".sock")).string(), "--log-level", "warn"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, SWARM_BENCH_KERNEL, nullptr, nullptr, argv.data(), environ) != 0) {
-    throw std::runtime_error("starting swarm-kernel failed: " + std::string(std::strerror(errno)));
-  }
-  return pid;
-}
-
-void waitForSocket(const fs::path& socket) {
-  for (int i = 0; i < 200 && !fs::exists(socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+// Starts swarm-kernel with its state, socket and log under dir/<name>.
+pid_t startKernel(const fs::path& dir, const fs::path& conf, const std::string& name) {
+  return spawnKernel(SWARM_BENCH_KERNEL, conf, dir / (name + "-state"), dir / (name + ".sock"), dir / (name + ".log"));
 }
 
 ApiClient client(const fs::path& socket) {
@@ -132,19 +93,12 @@ int main(int argc, char** argv) {
   }
   fs::path dir = pattern;
   fs::path conf = dir / "plugins.conf";
-  {
-    std::ofstream out(conf);
-    out << "[consensus]\nlibrary = " << SWARM_BENCH_CONSENSUS << "\n"
-        << "[pki]\nlibrary = " << SWARM_BENCH_PKI << "\n"
-        << "[scheduler]\nlibrary = " << SWARM_BENCH_SCHEDULER << "\n"
-        << "[runtime]\nlibrary = " << SWARM_BENCH_RUNTIME << "\n"
-        << "[transport]\nlibrary = " << SWARM_BENCH_TRANSPORT << "\n";
-  }
+  writePluginsConf(conf);
   fs::path socket = dir / "api.sock";
   std::vector<pid_t> joiners;
   pid_t pid = 0;
   try {
-    pid = spawnKernel(dir, conf, "api");
+    pid = startKernel(dir, conf, "api");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "manager-bench: %s\n", e.what());
     return 1;
@@ -161,7 +115,7 @@ int main(int argc, char** argv) {
 
   try {
     double loadBefore = loadAverage();
-    waitForSocket(socket);
+    waitForSocket(socket, pid);
     auto api = client(socket);
     api.apiVersion();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -207,8 +161,8 @@ int main(int argc, char** argv) {
     std::vector<double> joinMs, caughtUpMs;
     for (int j = 0; j < 2; ++j) {
       std::string name = "joiner" + std::to_string(j);
-      joiners.push_back(spawnKernel(dir, conf, name));
-      waitForSocket(dir / (name + ".sock"));
+      joiners.push_back(startKernel(dir, conf, name));
+      waitForSocket(dir / (name + ".sock"), joiners.back());
       auto joiner = client(dir / (name + ".sock"));
       joiner.apiVersion();
       std::string address = "127.0.0.1:" + std::to_string(2378 + j);
